@@ -1,0 +1,45 @@
+//! Forward and backward passes of the built-in models on every available device.
+//!
+//! Run with `cargo bench -p harden-benches`; throughput is reported in samples per second.
+
+use burn::tensor::{Distribution, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use harden_model::{MlpConfig, ModelConfig, SmallCnnConfig};
+
+fn forward_backward(c: &mut Criterion) {
+    let models = [
+        ("mlp", ModelConfig::Mlp(MlpConfig::new(784, vec![128], 10))),
+        (
+            "small-cnn",
+            ModelConfig::SmallCnn(SmallCnnConfig::new([1, 28, 28], 10)),
+        ),
+    ];
+    for (device_name, device) in harden_benches::bench_devices() {
+        let device = device.autodiff();
+        for (model_name, config) in &models {
+            let model = config.init(&device);
+            for batch in [1usize, 32, 256] {
+                let mut group =
+                    c.benchmark_group(format!("forward_backward/{model_name}/{device_name}"));
+                group.throughput(Throughput::Elements(batch as u64));
+                let x = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Default, &device);
+                group.bench_function(format!("batch {batch}"), |b| {
+                    b.iter(|| {
+                        let loss = model.forward(x.clone()).sum();
+                        let grads = loss.backward();
+                        drop(grads);
+                        device.sync().expect("device sync");
+                    })
+                });
+                group.finish();
+            }
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = forward_backward
+}
+criterion_main!(benches);

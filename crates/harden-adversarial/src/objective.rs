@@ -1,0 +1,231 @@
+//! Training objectives: one loss tensor, one backward pass each.
+//!
+//! - [`Objective::Clean`]: cross-entropy on clean inputs.
+//! - [`Objective::Pgd`]: PGD adversarial training (Madry et al. 2018): cross-entropy on PGD
+//!   adversarial inputs.
+//! - [`Objective::FgsmRs`]: fast adversarial training (Wong, Rice & Kolter 2020):
+//!   cross-entropy on FGSM inputs from a uniform random start.
+//! - [`Objective::Trades`]: TRADES (Zhang et al. 2019): clean cross-entropy plus
+//!   `beta * KL(p(x) || p(x'))`, with `x'` maximising that KL inside the ball.
+//!
+//! All of them use binary cross-entropy with logits (and a Bernoulli KL) when the model has a
+//! single output logit.
+
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::attack::{Pgd, PgdConfig};
+use crate::error::{ParamError, check_finite_non_negative};
+use crate::loss::{cross_entropy, kl_divergence};
+use crate::{AttackRng, Differentiable};
+
+/// Hyperparameters of a training objective, before checking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ObjectiveConfig {
+    /// Clean cross-entropy.
+    Clean,
+    /// PGD adversarial training with this attack.
+    Pgd {
+        /// The inner attack (last iterate is used, as in Madry et al.).
+        attack: PgdConfig,
+    },
+    /// FGSM-RS fast adversarial training with this one-step attack.
+    FgsmRs {
+        /// The inner attack (`PgdConfig::fgsm_rs`).
+        attack: PgdConfig,
+    },
+    /// TRADES.
+    Trades {
+        /// Weight of the KL term (>= 0).
+        beta: f64,
+        /// The inner maximisation of the KL term (steps, step size, ball).
+        attack: PgdConfig,
+    },
+}
+
+impl ObjectiveConfig {
+    /// Checks every hyperparameter.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] from the inner attack, or for a negative or non-finite `beta`.
+    pub fn check(self) -> Result<Objective, ParamError> {
+        Ok(match self {
+            Self::Clean => Objective::Clean,
+            Self::Pgd { attack } => Objective::Pgd(attack.with_keep_best(false).check()?),
+            Self::FgsmRs { attack } => Objective::FgsmRs(attack.with_keep_best(false).check()?),
+            Self::Trades { beta, attack } => {
+                check_finite_non_negative("beta", beta)?;
+                Objective::Trades {
+                    beta,
+                    attack: attack.with_keep_best(false).check()?,
+                }
+            }
+        })
+    }
+}
+
+/// A checked training objective; see the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Objective {
+    /// Clean cross-entropy.
+    Clean,
+    /// PGD adversarial training.
+    Pgd(Pgd),
+    /// FGSM-RS fast adversarial training.
+    FgsmRs(Pgd),
+    /// TRADES with weight `beta`.
+    Trades {
+        /// Weight of the KL term.
+        beta: f64,
+        /// The inner maximisation.
+        attack: Pgd,
+    },
+}
+
+/// What an objective computed on a batch.
+#[derive(Debug, Clone)]
+pub struct ObjectiveOutput<const D: usize> {
+    /// The mean loss over the batch, shape `[1]`, with the training model's graph.
+    pub loss: Tensor<1>,
+    /// Logits `[N, K]` of the inputs the model was trained on (adversarial for PGD and
+    /// FGSM-RS, clean for clean training and TRADES), with graph.
+    pub logits: Tensor<2>,
+    /// The adversarial batch (without graph), when the objective made one.
+    pub adversarial: Option<Tensor<D>>,
+    /// Logits `[N, K]` of the adversarial batch, with graph, when the objective made one.
+    pub adversarial_logits: Option<Tensor<2>>,
+}
+
+impl Objective {
+    /// The objective's name as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Clean => "clean",
+            Self::Pgd(_) => "pgd",
+            Self::FgsmRs(_) => "fgsm-rs",
+            Self::Trades { .. } => "trades",
+        }
+    }
+
+    /// The inner attack, if any.
+    pub fn attack(&self) -> Option<&Pgd> {
+        match self {
+            Self::Clean => None,
+            Self::Pgd(a) | Self::FgsmRs(a) | Self::Trades { attack: a, .. } => Some(a),
+        }
+    }
+
+    /// A copy with the inner attack's eps (and step size, proportionally) changed, for eps
+    /// warm-up schedules.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] when `eps` is negative or not finite.
+    pub fn with_eps(&self, eps: f64) -> Result<Self, ParamError> {
+        Ok(match self {
+            Self::Clean => Self::Clean,
+            Self::Pgd(a) => Self::Pgd(a.with_eps(eps)?),
+            Self::FgsmRs(a) => Self::FgsmRs(a.with_eps(eps)?),
+            Self::Trades { beta, attack } => Self::Trades {
+                beta: *beta,
+                attack: attack.with_eps(eps)?,
+            },
+        })
+    }
+
+    /// The loss of one batch.
+    ///
+    /// `model` is the model being trained (parameters with autodiff); `attack_model` the same
+    /// weights without parameter gradients and in evaluation mode (burn's `model.valid()`),
+    /// used to craft adversarial inputs. Inputs are returned to `input`'s autodiff context
+    /// before the training forward pass.
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[N, ...]` clean inputs in the box; `labels`: `[N]`.
+    pub fn loss<const D: usize, M, A>(
+        &self,
+        model: &M,
+        attack_model: &A,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> ObjectiveOutput<D>
+    where
+        M: Differentiable<D>,
+        A: Differentiable<D>,
+    {
+        let on_input = |x: Tensor<D>| if input.is_autodiff() { x.autodiff() } else { x };
+        match self {
+            Self::Clean => {
+                let logits = model.logits(input.clone());
+                ObjectiveOutput {
+                    loss: cross_entropy(logits.clone(), labels).mean(),
+                    logits,
+                    adversarial: None,
+                    adversarial_logits: None,
+                }
+            }
+            Self::Pgd(attack) | Self::FgsmRs(attack) => {
+                let adv = attack
+                    .perturb(attack_model, input.clone(), labels.clone(), rng)
+                    .adversarial;
+                let logits = model.logits(on_input(adv.clone()));
+                ObjectiveOutput {
+                    loss: cross_entropy(logits.clone(), labels).mean(),
+                    logits: logits.clone(),
+                    adversarial: Some(adv),
+                    adversarial_logits: Some(logits),
+                }
+            }
+            Self::Trades { beta, attack } => {
+                let adv = trades_inner(attack, attack_model, input.clone(), rng);
+                let clean_logits = model.logits(input.clone());
+                let adv_logits = model.logits(on_input(adv.clone()));
+                let natural = cross_entropy(clean_logits.clone(), labels).mean();
+                let robust = kl_divergence(clean_logits.clone(), adv_logits.clone()).mean();
+                ObjectiveOutput {
+                    loss: natural + robust.mul_scalar(*beta),
+                    logits: clean_logits,
+                    adversarial: Some(adv),
+                    adversarial_logits: Some(adv_logits),
+                }
+            }
+        }
+    }
+}
+
+/// TRADES' inner maximisation: from `x + 0.001 N(0, 1)`, steps of steepest ascent on
+/// `KL(p(x) || p(x'))`, each projected onto the threat model.
+fn trades_inner<const D: usize, A: Differentiable<D>>(
+    attack: &Pgd,
+    model: &A,
+    input: Tensor<D>,
+    rng: &mut AttackRng,
+) -> Tensor<D> {
+    let config = attack.config();
+    let threat = attack.threat();
+    let clean = input.detach().without_autodiff();
+    if threat.eps() == 0.0 {
+        return clean;
+    }
+    let clean_logits = model.logits(clean.clone()).detach().without_autodiff();
+    let noise = rng.normal(clean.dims(), &clean.device()).mul_scalar(0.001);
+    let mut x = threat.project(clean.clone() + noise, clean.clone(), None);
+    for _ in 0..config.steps {
+        let var = x.clone().autodiff().require_grad();
+        let kl = kl_divergence(clean_logits.clone().autodiff(), model.logits(var.clone())).sum();
+        let grad = var
+            .grad(&kl.backward())
+            .unwrap_or_else(|| x.clone().zeros_like());
+        let grad = grad.clone().mask_fill(grad.is_finite().bool_not(), 0.0);
+        x = threat.project(
+            x + threat.ascent(grad, config.step_size),
+            clean.clone(),
+            None,
+        );
+    }
+    x
+}

@@ -1,0 +1,258 @@
+//! IDX files (the MNIST and Fashion-MNIST format), gzip-compressed or raw.
+//!
+//! An IDX file starts with two zero bytes, a type byte (`0x08` for unsigned bytes, the only
+//! type these datasets use), the number of dimensions, then each dimension as a big-endian
+//! `u32`, then the data. Images are magic `0x00000803` (2051) with dimensions `[N, H, W]`;
+//! labels are magic `0x00000801` (2049) with dimension `[N]`.
+
+use std::path::Path;
+
+use crate::{ArrayDataset, DataError, read::read_bytes};
+
+/// Magic number of an IDX file of `u8` images `[N, H, W]`.
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of `u8` labels `[N]`.
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// A decoded IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The dimensions from the header.
+    pub dims: Vec<usize>,
+    /// The values, row-major.
+    pub data: Vec<u8>,
+}
+
+/// Parses an IDX byte buffer, requiring the given `magic` (which fixes type and rank).
+///
+/// `path` only names the source in errors.
+///
+/// # Errors
+///
+/// [`DataError::BadMagic`] for another magic number, [`DataError::Truncated`] when the header or
+/// the data is shorter than declared, [`DataError::TrailingBytes`] when longer.
+pub fn parse(
+    path: &Path,
+    bytes: &[u8],
+    magic: u32,
+    what: &'static str,
+) -> Result<IdxArray, DataError> {
+    let dims = parse_header(path, bytes, magic, what)?;
+    let header = 4 + 4 * dims.len() as u64;
+    // A corrupted header can declare up to u32::MAX^3 values: saturate rather than overflow;
+    // any saturated value is far beyond the file length anyway.
+    let data_len = dims
+        .iter()
+        .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+    let expected = header.saturating_add(data_len);
+    let len = bytes.len() as u64;
+    if len < expected {
+        return Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            expected,
+            found: len,
+        });
+    }
+    if len > expected {
+        return Err(DataError::TrailingBytes {
+            path: path.to_path_buf(),
+            expected,
+            extra: len - expected,
+        });
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header as usize..].to_vec(),
+    })
+}
+
+/// Checks the magic number and decodes the dimensions of an IDX header at the start of `bytes`.
+fn parse_header(
+    path: &Path,
+    bytes: &[u8],
+    magic: u32,
+    what: &'static str,
+) -> Result<Vec<usize>, DataError> {
+    let truncated = |expected: u64| DataError::Truncated {
+        path: path.to_path_buf(),
+        expected,
+        found: bytes.len() as u64,
+    };
+    if bytes.len() < 4 {
+        return Err(truncated(4));
+    }
+    let be = |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    let found = be(0);
+    if found != magic {
+        return Err(DataError::BadMagic {
+            path: path.to_path_buf(),
+            found,
+            expected: magic,
+            what,
+        });
+    }
+    let rank = (magic & 0xff) as usize;
+    if bytes.len() < 4 + 4 * rank {
+        return Err(truncated(4 + 4 * rank as u64));
+    }
+    Ok((0..rank).map(|d| be(4 + 4 * d) as usize).collect())
+}
+
+/// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, without
+/// reading or checking the data; for listing datasets cheaply.
+///
+/// # Errors
+///
+/// [`DataError::Io`], [`DataError::Gzip`], [`DataError::BadMagic`], and
+/// [`DataError::Truncated`] when the file ends inside the header.
+pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
+    use std::io::Read;
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut start = [0u8; 2];
+    let n = file.read(&mut start).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let reader: Box<dyn Read> = if n == 2 && start == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut header = Vec::new();
+    reader
+        .take(4 + 4 * u64::from(magic & 0xff))
+        .read_to_end(&mut header)
+        .map_err(|source| DataError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if header.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    parse_header(path, &header, magic, what)
+}
+
+/// Reads an IDX image file (`[N, H, W]` of `u8`, gzip or raw).
+///
+/// # Errors
+///
+/// As [`parse`], plus [`DataError::Io`], [`DataError::Gzip`] and [`DataError::Empty`].
+pub fn read_images(path: &Path) -> Result<IdxArray, DataError> {
+    parse(
+        path,
+        &read_bytes(path)?,
+        IMAGES_MAGIC,
+        "IDX images [N, H, W] of u8",
+    )
+}
+
+/// Reads an IDX label file (`[N]` of `u8`, gzip or raw).
+///
+/// # Errors
+///
+/// As [`read_images`].
+pub fn read_labels(path: &Path) -> Result<IdxArray, DataError> {
+    parse(
+        path,
+        &read_bytes(path)?,
+        LABELS_MAGIC,
+        "IDX labels [N] of u8",
+    )
+}
+
+/// Reads an image file and its label file into a dataset of `[N, 1, H, W]` images in `[0, 1]`.
+///
+/// `class_names` gives the classes; every label must be below its length.
+///
+/// # Errors
+///
+/// Any error of [`read_images`] or [`read_labels`]; [`DataError::CountMismatch`] when the files
+/// hold different numbers of samples; [`DataError::LabelOutOfRange`] for a label that is not a
+/// class index.
+pub fn read_dataset(
+    images: &Path,
+    labels: &Path,
+    class_names: Vec<String>,
+) -> Result<ArrayDataset, DataError> {
+    let image_array = read_images(images)?;
+    let label_array = read_labels(labels)?;
+    let (n, h, w) = (
+        image_array.dims[0],
+        image_array.dims[1],
+        image_array.dims[2],
+    );
+    if n != label_array.dims[0] {
+        return Err(DataError::CountMismatch {
+            images: images.to_path_buf(),
+            n_images: n,
+            labels: labels.to_path_buf(),
+            n_labels: label_array.dims[0],
+        });
+    }
+    if let Some(i) = label_array
+        .data
+        .iter()
+        .position(|&l| l as usize >= class_names.len())
+    {
+        return Err(DataError::LabelOutOfRange {
+            path: labels.to_path_buf(),
+            line: i + 1,
+            label: label_array.data[i].to_string(),
+            num_classes: class_names.len(),
+        });
+    }
+    let features = image_array
+        .data
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    let labels = label_array.data.iter().map(|&l| u32::from(l)).collect();
+    ArrayDataset::new(features, vec![1, h, w], labels, class_names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
+        let mut b = magic.to_be_bytes().to_vec();
+        for d in dims {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn parses_a_valid_image_buffer() {
+        let mut b = header(IMAGES_MAGIC, &[2, 2, 3]);
+        b.extend(0..12u8);
+        let a = parse(Path::new("x"), &b, IMAGES_MAGIC, "images").unwrap();
+        assert_eq!(a.dims, vec![2, 2, 3]);
+        assert_eq!(a.data, (0..12u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn huge_declared_dimensions_are_truncation_not_allocation() {
+        let b = header(IMAGES_MAGIC, &[u32::MAX, u32::MAX, u32::MAX]);
+        let err = parse(Path::new("x"), &b, IMAGES_MAGIC, "images").unwrap_err();
+        assert!(
+            matches!(err, DataError::Truncated { found: 16, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_magic_names_both_numbers() {
+        let b = header(LABELS_MAGIC, &[1]);
+        let err = parse(Path::new("f.idx"), &b, IMAGES_MAGIC, "images").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("f.idx") && msg.contains("0x00000801") && msg.contains("0x00000803"),
+            "{msg}"
+        );
+    }
+}

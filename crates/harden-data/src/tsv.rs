@@ -1,0 +1,136 @@
+//! Text classification TSV files.
+//!
+//! A header line names the columns; the label column is the one named `label` (or else the
+//! first), the text column the one named `text` (or else the last). Other columns (`source`,
+//! `group`, ...) are ignored. Fields are separated by tabs and not quoted; when the text is the
+//! last column, tabs inside it are kept. Labels that are all non-negative integers are class
+//! indices; any other labels are class names, numbered in sorted order. Gzip is accepted.
+
+use std::path::Path;
+
+use crate::csv::encode_labels;
+use crate::read::{bytes_to_text, decode, read_text};
+use crate::{DataError, TextDataset};
+
+/// Parses TSV text into a [`TextDataset`]. `path` only names the source in errors.
+///
+/// # Errors
+///
+/// [`DataError::Empty`] for no header or no data rows; [`DataError::Format`] for a header with
+/// one column or a row with an empty text; [`DataError::RaggedRow`] for a row with too few
+/// fields (or too many, when the text is not the last column).
+pub fn parse(path: &Path, text: &str) -> Result<TextDataset, DataError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| DataError::Empty {
+        path: path.to_path_buf(),
+    })?;
+    let columns: Vec<&str> = header.split('\t').map(str::trim).collect();
+    if columns.len() < 2 {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "line 1: expected a tab-separated header with a label and a text column, found {header:?}"
+            ),
+        });
+    }
+    let label_col = columns.iter().position(|&c| c == "label").unwrap_or(0);
+    let text_col = columns
+        .iter()
+        .position(|&c| c == "text")
+        .unwrap_or(columns.len() - 1);
+    if label_col == text_col {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: "the label and text columns must differ".to_string(),
+        });
+    }
+    let text_is_last = text_col == columns.len() - 1;
+    let mut texts = Vec::new();
+    let mut raw_labels = Vec::new();
+    for (line, row) in lines {
+        let fields: Vec<&str> = if text_is_last {
+            row.splitn(columns.len(), '\t').collect()
+        } else {
+            row.split('\t').collect()
+        };
+        if fields.len() != columns.len() {
+            return Err(DataError::RaggedRow {
+                path: path.to_path_buf(),
+                line,
+                expected: columns.len(),
+                found: fields.len(),
+            });
+        }
+        let text = fields[text_col].trim();
+        if text.is_empty() {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                message: format!("line {line}: empty text"),
+            });
+        }
+        texts.push(text.to_string());
+        raw_labels.push(fields[label_col].trim().to_string());
+    }
+    if texts.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let (labels, class_names) = encode_labels(&raw_labels);
+    TextDataset::new(texts, labels, class_names)
+}
+
+/// Parses TSV bytes (gzip allowed). Errors as [`parse`], plus [`DataError::Gzip`].
+///
+/// # Errors
+///
+/// As [`parse`], plus [`DataError::Gzip`] and non-UTF-8 text.
+pub fn parse_bytes(path: &Path, raw: Vec<u8>) -> Result<TextDataset, DataError> {
+    parse(path, &bytes_to_text(path, decode(path, raw)?)?)
+}
+
+/// Reads a TSV file (gzip allowed).
+///
+/// # Errors
+///
+/// [`DataError::Io`], [`DataError::Gzip`], and the errors of [`parse`].
+pub fn read(path: &Path) -> Result<TextDataset, DataError> {
+    parse(path, &read_text(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_columns_are_ignored_and_tabs_in_text_kept() {
+        let d = parse(
+            Path::new("t.tsv"),
+            "label\tsource\ttext\n1\ta\tgood\tstuff\n0\tb\tbad\n",
+        )
+        .unwrap();
+        assert_eq!(d.texts(), &["good\tstuff".to_string(), "bad".to_string()]);
+        assert_eq!(d.labels(), &[1, 0]);
+    }
+
+    #[test]
+    fn short_row_is_ragged() {
+        let err = parse(Path::new("t.tsv"), "label\tsource\ttext\n1\tonly\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::RaggedRow {
+                    line: 2,
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! Convolutional networks from the adversarial-robustness literature.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+use crate::ModelError;
+
+/// Output size of a convolution or pooling along one axis, `None` when nothing is left.
+fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    (size + 2 * padding)
+        .checked_sub(kernel)
+        .map(|s| s / stride + 1)
+}
+
+fn check_input(
+    model: &'static str,
+    input_shape: [usize; 3],
+    num_classes: usize,
+) -> Result<(), ModelError> {
+    if input_shape.contains(&0) {
+        return Err(ModelError::InvalidConfig {
+            model,
+            message: format!("input shape {input_shape:?} has a zero dimension"),
+        });
+    }
+    if num_classes == 0 {
+        return Err(ModelError::InvalidConfig {
+            model,
+            message: "number of classes must be at least 1".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Configuration of a [`SmallCnn`], the MNIST network of fast adversarial training
+/// (Wong, Rice & Kolter 2020): conv 16@4x4 stride 2 pad 1, ReLU, conv 32@4x4 stride 2 pad 1,
+/// ReLU, linear `32*h*w -> 100`, ReLU, linear `100 -> num_classes`.
+#[derive(Config, Debug, PartialEq)]
+pub struct SmallCnnConfig {
+    /// Input shape `[C, H, W]` (`[1, 28, 28]` for MNIST).
+    pub input_shape: [usize; 3],
+    /// Number of classes (output logits).
+    pub num_classes: usize,
+}
+
+impl SmallCnnConfig {
+    /// Spatial size `[h, w]` after the two strided convolutions.
+    fn feature_hw(&self) -> Option<[usize; 2]> {
+        let f = |s| {
+            conv_out(s, 4, 2, 1)
+                .and_then(|s| conv_out(s, 4, 2, 1))
+                .filter(|&s| s > 0)
+        };
+        Some([f(self.input_shape[1])?, f(self.input_shape[2])?])
+    }
+
+    /// Checks the input shape leaves a non-empty feature map.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidConfig`] for a zero dimension, zero classes, or an image smaller
+    /// than 2x2.
+    pub fn check(&self) -> Result<(), ModelError> {
+        check_input("small-cnn", self.input_shape, self.num_classes)?;
+        self.feature_hw()
+            .map(|_| ())
+            .ok_or_else(|| ModelError::InvalidConfig {
+                model: "small-cnn",
+                message: format!(
+                    "input {:?} is too small for two 4x4 stride-2 convolutions",
+                    self.input_shape
+                ),
+            })
+    }
+
+    /// Builds the network with freshly initialised weights on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when [`check`](Self::check) fails.
+    pub fn init(&self, device: &Device) -> SmallCnn {
+        if let Err(e) = self.check() {
+            panic!("{e}");
+        }
+        let [h, w] = self.feature_hw().unwrap_or([1, 1]);
+        let conv = |c_in, c_out| {
+            Conv2dConfig::new([c_in, c_out], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        SmallCnn {
+            conv1: conv(self.input_shape[0], 16),
+            conv2: conv(16, 32),
+            fc1: LinearConfig::new(32 * h * w, 100).init(device),
+            fc2: LinearConfig::new(100, self.num_classes).init(device),
+            input_shape: self.input_shape,
+        }
+    }
+}
+
+/// The fast-adversarial-training MNIST CNN (see [`SmallCnnConfig`]).
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    /// First convolution, 16 filters 4x4, stride 2, padding 1.
+    pub conv1: Conv2d,
+    /// Second convolution, 32 filters 4x4, stride 2, padding 1.
+    pub conv2: Conv2d,
+    /// Hidden linear layer, 100 units.
+    pub fc1: Linear,
+    /// Output layer.
+    pub fc2: Linear,
+    /// Input shape `[C, H, W]`.
+    pub input_shape: [usize; 3],
+}
+
+impl SmallCnn {
+    /// Logits for a batch of images.
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[N, ...]` holding `C*H*W` values per sample (`[N, C, H, W]`, or flattened).
+    /// - output: `[N, num_classes]`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when a sample does not hold `C*H*W` values.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        let [c, h, w] = self.input_shape;
+        let n = input.dims()[0];
+        let x: Tensor<4> = input.reshape([n, c, h, w]);
+        let x = relu(self.conv1.forward(x));
+        let x = relu(self.conv2.forward(x));
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.fc2.forward(relu(self.fc1.forward(x)))
+    }
+
+    /// burn parameter names mapped to the names of the equivalent PyTorch
+    /// `nn.Sequential(Conv2d, ReLU, Conv2d, ReLU, Flatten, Linear, ReLU, Linear)`.
+    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+        [
+            ("conv1.", "0."),
+            ("conv2.", "2."),
+            ("fc1.", "5."),
+            ("fc2.", "7."),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+}
+
+/// Configuration of a [`MadryCnn`], the MNIST network of Madry et al. 2018: conv 32@5x5
+/// (same padding), ReLU, 2x2 max-pool, conv 64@5x5 (same padding), ReLU, 2x2 max-pool,
+/// linear `64*h*w -> 1024`, ReLU, linear `1024 -> num_classes`.
+#[derive(Config, Debug, PartialEq)]
+pub struct MadryCnnConfig {
+    /// Input shape `[C, H, W]` (`[1, 28, 28]` for MNIST).
+    pub input_shape: [usize; 3],
+    /// Number of classes (output logits).
+    pub num_classes: usize,
+}
+
+impl MadryCnnConfig {
+    fn feature_hw(&self) -> Option<[usize; 2]> {
+        let f = |s: usize| Some(s / 4).filter(|&s| s > 0);
+        Some([f(self.input_shape[1])?, f(self.input_shape[2])?])
+    }
+
+    /// Checks the input shape survives two 2x2 poolings.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidConfig`] for a zero dimension, zero classes, or an image smaller
+    /// than 4x4.
+    pub fn check(&self) -> Result<(), ModelError> {
+        check_input("madry-cnn", self.input_shape, self.num_classes)?;
+        self.feature_hw()
+            .map(|_| ())
+            .ok_or_else(|| ModelError::InvalidConfig {
+                model: "madry-cnn",
+                message: format!(
+                    "input {:?} is too small for two 2x2 max-pools",
+                    self.input_shape
+                ),
+            })
+    }
+
+    /// Builds the network with freshly initialised weights on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when [`check`](Self::check) fails.
+    pub fn init(&self, device: &Device) -> MadryCnn {
+        if let Err(e) = self.check() {
+            panic!("{e}");
+        }
+        let [h, w] = self.feature_hw().unwrap_or([1, 1]);
+        let conv = |c_in, c_out| {
+            Conv2dConfig::new([c_in, c_out], [5, 5])
+                .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                .init(device)
+        };
+        MadryCnn {
+            conv1: conv(self.input_shape[0], 32),
+            conv2: conv(32, 64),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(64 * h * w, 1024).init(device),
+            fc2: LinearConfig::new(1024, self.num_classes).init(device),
+            input_shape: self.input_shape,
+        }
+    }
+}
+
+/// The Madry et al. MNIST CNN (see [`MadryCnnConfig`]).
+#[derive(Module, Debug)]
+pub struct MadryCnn {
+    /// First convolution, 32 filters 5x5, same padding.
+    pub conv1: Conv2d,
+    /// Second convolution, 64 filters 5x5, same padding.
+    pub conv2: Conv2d,
+    /// 2x2 max-pool with stride 2, after each convolution.
+    pub pool: MaxPool2d,
+    /// Hidden linear layer, 1024 units.
+    pub fc1: Linear,
+    /// Output layer.
+    pub fc2: Linear,
+    /// Input shape `[C, H, W]`.
+    pub input_shape: [usize; 3],
+}
+
+impl MadryCnn {
+    /// Logits for a batch of images.
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[N, ...]` holding `C*H*W` values per sample (`[N, C, H, W]`, or flattened).
+    /// - output: `[N, num_classes]`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when a sample does not hold `C*H*W` values.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        let [c, h, w] = self.input_shape;
+        let n = input.dims()[0];
+        let x: Tensor<4> = input.reshape([n, c, h, w]);
+        let x = self.pool.forward(relu(self.conv1.forward(x)));
+        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.fc2.forward(relu(self.fc1.forward(x)))
+    }
+
+    /// burn parameter names mapped to the names of the equivalent PyTorch
+    /// `nn.Sequential(Conv2d, ReLU, MaxPool2d, Conv2d, ReLU, MaxPool2d, Flatten, Linear, ReLU,
+    /// Linear)`.
+    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+        [
+            ("conv1.", "0."),
+            ("conv2.", "3."),
+            ("fc1.", "7."),
+            ("fc2.", "9."),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+}

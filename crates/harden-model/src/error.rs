@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+/// Errors of model configuration and of saving and loading weights.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A configuration that cannot build a working model.
+    #[error("invalid {model} configuration: {message}")]
+    InvalidConfig {
+        /// The model kind.
+        model: &'static str,
+        /// What is wrong, and what was expected.
+        message: String,
+    },
+    /// Writing a weights file failed.
+    #[error("{path}: cannot save model: {message}")]
+    Save {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Reading a weights file failed (missing, unreadable, not the expected format).
+    #[error("{path}: cannot load model: {message}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The weights file does not fit the model's configuration.
+    #[error("{path}: weights do not match the model configuration: {details}")]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// Each tensor that is missing, unexpected or of the wrong shape.
+        details: String,
+    },
+}

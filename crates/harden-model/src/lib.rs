@@ -1,0 +1,27 @@
+//! Model definitions, device selection and weight files for harden.
+//!
+//! - [`MlpConfig`] / [`Mlp`]: any list of hidden widths with ReLU; a single output logit for
+//!   binary tasks.
+//! - [`SmallCnnConfig`] / [`SmallCnn`]: the MNIST CNN of fast adversarial training
+//!   (Wong, Rice & Kolter 2020).
+//! - [`MadryCnnConfig`] / [`MadryCnn`]: the MNIST CNN of Madry et al. 2018.
+//! - [`ModelConfig`] / [`Model`]: any of them, chosen at run time.
+//! - [`device`]: maps `auto`, `flex`, `ndarray`, `wgpu`, `cuda`, `cpu` to a burn `Device`.
+//! - [`store`]: burnpack and PyTorch-layout safetensors files, written atomically.
+//!
+//! Models take inputs in `[0, 1]` and return logits `[N, num_outputs]`; they report their
+//! parameter count through burn's `Module::num_params`.
+
+mod classifier;
+mod cnn;
+pub mod device;
+mod error;
+mod mlp;
+pub mod store;
+
+pub use classifier::{MODEL_NAMES, Model, ModelConfig};
+pub use cnn::{MadryCnn, MadryCnnConfig, SmallCnn, SmallCnnConfig};
+pub use device::{DeviceError, parse_device, parse_devices};
+pub use error::ModelError;
+pub use mlp::{Mlp, MlpConfig};
+pub use store::WeightsFormat;

@@ -1,0 +1,204 @@
+//! Saving and loading weights: burnpack (`.bpk`) and PyTorch-layout safetensors.
+//!
+//! Files are written atomically: to a temporary file in the same folder, then renamed over the
+//! target, so a run killed mid-write never leaves a half-written model behind.
+//!
+//! ## PyTorch layout
+//!
+//! `.safetensors` files hold the weights under the names and layouts of the equivalent PyTorch
+//! `nn.Sequential` (linear weights transposed to `[out, in]` by burn-store's
+//! `BurnToPyTorchAdapter`; convolution weights are `[out, in, kh, kw]` in both):
+//!
+//! | model | PyTorch module | burn -> PyTorch names |
+//! |---|---|---|
+//! | `Mlp` (hidden `h1..hk`) | `Sequential(Flatten(), Linear, ReLU(), ..., Linear)` | `layers.{k}.*` -> `{1+2k}.*` |
+//! | `SmallCnn` | `Sequential(Conv2d(c,16,4,2,1), ReLU(), Conv2d(16,32,4,2,1), ReLU(), Flatten(), Linear(32*h*w,100), ReLU(), Linear(100,n))` | `conv1` -> `0`, `conv2` -> `2`, `fc1` -> `5`, `fc2` -> `7` |
+//! | `MadryCnn` | `Sequential(Conv2d(c,32,5,padding=2), ReLU(), MaxPool2d(2), Conv2d(32,64,5,padding=2), ReLU(), MaxPool2d(2), Flatten(), Linear(64*h*w,1024), ReLU(), Linear(1024,n))` | `conv1` -> `0`, `conv2` -> `3`, `fc1` -> `7`, `fc2` -> `9` |
+//!
+//! So `model.load_state_dict(safetensors.torch.load_file(path))` works on that `Sequential`.
+
+use std::path::{Path, PathBuf};
+
+use burn::store::{
+    ApplyResult, BurnToPyTorchAdapter, BurnpackStore, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+
+use crate::{Model, ModelError};
+
+/// A weights file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// burn's burnpack format (`.bpk`), burn's own names and layouts.
+    Burnpack,
+    /// safetensors in PyTorch names and layouts (`.safetensors`).
+    PytorchSafetensors,
+}
+
+impl WeightsFormat {
+    /// The format a file name implies: `.bpk` or `.safetensors`.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Load`] for any other extension.
+    pub fn from_path(path: &Path) -> Result<Self, ModelError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("bpk") => Ok(Self::Burnpack),
+            Some("safetensors") => Ok(Self::PytorchSafetensors),
+            _ => Err(ModelError::Load {
+                path: path.to_path_buf(),
+                message: "unknown weights format: expected a .bpk or .safetensors file".to_string(),
+            }),
+        }
+    }
+
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Burnpack => "bpk",
+            Self::PytorchSafetensors => "safetensors",
+        }
+    }
+}
+
+/// A sibling of `path` to write before renaming over it.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes with `write` to a temporary sibling of `path`, then renames it over `path`.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), ModelError> {
+    let err = |message: String| ModelError::Save {
+        path: path.to_path_buf(),
+        message,
+    };
+    let tmp = temp_path(path);
+    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// burn-name prefix patterns to PyTorch-name prefixes (`to_pytorch`) or back.
+fn prefix_patterns(model: &Model, to_pytorch: bool) -> Vec<(String, String)> {
+    model
+        .pytorch_names()
+        .into_iter()
+        .map(|(burn, torch)| {
+            let (from, to) = if to_pytorch {
+                (burn, torch)
+            } else {
+                (torch, burn)
+            };
+            (format!("^{}", regex_escape(&from)), to)
+        })
+        .collect()
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| if c == '.' { vec!['\\', '.'] } else { vec![c] })
+        .collect()
+}
+
+/// Saves `model`'s weights to `path` in `format`, atomically, replacing any existing file.
+///
+/// # Errors
+///
+/// [`ModelError::Save`] when the file cannot be written.
+pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), ModelError> {
+    write_atomically(path, |tmp| match format {
+        WeightsFormat::Burnpack => {
+            let mut store = BurnpackStore::from_file(tmp)
+                .auto_extension(false)
+                .overwrite(true);
+            model.save_into(&mut store).map_err(|e| e.to_string())
+        }
+        WeightsFormat::PytorchSafetensors => {
+            let mut store = SafetensorsStore::from_file(tmp)
+                .overwrite(true)
+                .skip_enum_variants(true)
+                .with_to_adapter(BurnToPyTorchAdapter);
+            for (from, to) in prefix_patterns(model, true) {
+                store = store.with_key_remapping(from, to);
+            }
+            model.save_into(&mut store).map_err(|e| e.to_string())
+        }
+    })
+}
+
+/// Loads weights from `path` (format from its extension) into `model`, which must have the
+/// architecture the weights were saved from.
+///
+/// # Errors
+///
+/// [`ModelError::Load`] when the file is missing or unreadable, [`ModelError::Mismatch`] when
+/// its tensors do not match the model (names each missing, unexpected or wrongly shaped one).
+pub fn load(mut model: Model, path: &Path) -> Result<Model, ModelError> {
+    let format = WeightsFormat::from_path(path)?;
+    let load_err = |message: String| ModelError::Load {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(load_err("no such file".to_string()));
+    }
+    let result = match format {
+        WeightsFormat::Burnpack => {
+            let mut store = BurnpackStore::from_file(path)
+                .auto_extension(false)
+                .validate(false)
+                .allow_partial(true);
+            model
+                .load_from(&mut store)
+                .map_err(|e| load_err(e.to_string()))?
+        }
+        WeightsFormat::PytorchSafetensors => {
+            let mut store = SafetensorsStore::from_file(path)
+                .validate(false)
+                .allow_partial(true)
+                .skip_enum_variants(true)
+                .with_from_adapter(PyTorchToBurnAdapter);
+            for (from, to) in prefix_patterns(&model, false) {
+                store = store.with_key_remapping(from, to);
+            }
+            model
+                .load_from(&mut store)
+                .map_err(|e| load_err(e.to_string()))?
+        }
+    };
+    check_applied(path, &result)?;
+    Ok(model)
+}
+
+/// Turns an incomplete or inconsistent application of weights into [`ModelError::Mismatch`].
+fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), ModelError> {
+    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    problems.extend(
+        result
+            .missing
+            .iter()
+            .map(|(p, _)| format!("missing tensor {p}")),
+    );
+    problems.extend(
+        result
+            .unused
+            .iter()
+            .map(|p| format!("unexpected tensor {p}")),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ModelError::Mismatch {
+            path: path.to_path_buf(),
+            details: problems.join("; "),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Saving and loading weights: round trips, PyTorch names and layouts, mismatch errors.
+
+#![cfg(feature = "flex")]
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use harden_model::store::{self, WeightsFormat};
+use harden_model::{MlpConfig, Model, ModelConfig, ModelError};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn outputs(model: &Model, x: &Tensor<4>) -> Vec<f32> {
+    model.forward(x.clone()).into_data().try_to_vec().unwrap()
+}
+
+fn configs() -> Vec<ModelConfig> {
+    ["mlp", "small-cnn", "madry-cnn"]
+        .into_iter()
+        .map(|name| ModelConfig::for_data(name, &[1, 28, 28], 10, &[32, 16]).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_model_round_trips_through_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    device.seed(1);
+    let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &device);
+    for config in configs() {
+        let model = config.init(&device);
+        let expected = outputs(&model, &x);
+        for format in [WeightsFormat::Burnpack, WeightsFormat::PytorchSafetensors] {
+            let path = dir
+                .path()
+                .join(format!("{}.{}", config.name(), format.extension()));
+            store::save(&model, &path, format).unwrap();
+            let fresh = config.init(&device);
+            assert_ne!(outputs(&fresh, &x), expected, "fresh weights differ");
+            let loaded = store::load(fresh, &path).unwrap();
+            assert_eq!(
+                outputs(&loaded, &x),
+                expected,
+                "{} {format:?}",
+                config.name()
+            );
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Reads a safetensors file as `name -> (shape, values)`.
+fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A tensor name and its shape.
+type TensorShape = (&'static str, Vec<usize>);
+
+#[test]
+fn safetensors_use_pytorch_sequential_names_and_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let expected: [(&str, Vec<TensorShape>); 3] = [
+        (
+            "mlp",
+            vec![
+                ("1.bias", vec![32]),
+                ("1.weight", vec![32, 784]),
+                ("3.bias", vec![16]),
+                ("3.weight", vec![16, 32]),
+                ("5.bias", vec![10]),
+                ("5.weight", vec![10, 16]),
+            ],
+        ),
+        (
+            "small-cnn",
+            vec![
+                ("0.bias", vec![16]),
+                ("0.weight", vec![16, 1, 4, 4]),
+                ("2.bias", vec![32]),
+                ("2.weight", vec![32, 16, 4, 4]),
+                ("5.bias", vec![100]),
+                ("5.weight", vec![100, 1568]),
+                ("7.bias", vec![10]),
+                ("7.weight", vec![10, 100]),
+            ],
+        ),
+        (
+            "madry-cnn",
+            vec![
+                ("0.bias", vec![32]),
+                ("0.weight", vec![32, 1, 5, 5]),
+                ("3.bias", vec![64]),
+                ("3.weight", vec![64, 32, 5, 5]),
+                ("7.bias", vec![1024]),
+                ("7.weight", vec![1024, 3136]),
+                ("9.bias", vec![10]),
+                ("9.weight", vec![10, 1024]),
+            ],
+        ),
+    ];
+    for (config, (name, tensors)) in configs().into_iter().zip(expected) {
+        assert_eq!(config.name(), name);
+        let model = config.init(&device);
+        let path = dir.path().join(format!("{name}.safetensors"));
+        store::save(&model, &path, WeightsFormat::PytorchSafetensors).unwrap();
+        let found = read_safetensors(&path);
+        let shapes: Vec<(&str, Vec<usize>)> = found
+            .iter()
+            .map(|(n, s, _)| (n.as_str(), s.clone()))
+            .collect();
+        assert_eq!(shapes, tensors, "{name}");
+        if let Model::Mlp(mlp) = &model {
+            // PyTorch stores Linear weights as [out, in]; burn as [in, out].
+            let burn_w: Vec<f32> = mlp.layers[2].weight.val().into_data().try_to_vec().unwrap();
+            let (_, shape, torch_w) = found.iter().find(|(n, _, _)| n == "5.weight").unwrap();
+            let (out_f, in_f) = (shape[0], shape[1]);
+            for o in 0..out_f {
+                for i in 0..in_f {
+                    assert_eq!(torch_w[o * in_f + i], burn_w[i * out_f + o]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn loading_weights_of_another_shape_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let small = ModelConfig::Mlp(MlpConfig::new(64, vec![128], 10)).init(&device);
+    for format in [WeightsFormat::Burnpack, WeightsFormat::PytorchSafetensors] {
+        let path = dir.path().join(format!("m.{}", format.extension()));
+        store::save(&small, &path, format).unwrap();
+
+        let wider = ModelConfig::Mlp(MlpConfig::new(64, vec![256], 10)).init(&device);
+        let err = store::load(wider, &path).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Mismatch { .. }),
+            "{format:?}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("m.") && msg.contains("128") && msg.contains("256"),
+            "{msg}"
+        );
+
+        let deeper = ModelConfig::Mlp(MlpConfig::new(64, vec![128, 128], 10)).init(&device);
+        let msg = store::load(deeper, &path).unwrap_err().to_string();
+        assert!(msg.contains("missing tensor"), "{format:?}: {msg}");
+
+        let cnn = ModelConfig::for_data("small-cnn", &[1, 8, 8], 10, &[])
+            .unwrap()
+            .init(&device);
+        assert!(matches!(
+            store::load(cnn, &path).unwrap_err(),
+            ModelError::Mismatch { .. }
+        ));
+    }
+    let missing = store::load(small, &dir.path().join("none.bpk")).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("none.bpk: cannot load model: no such file"),
+        "{missing}"
+    );
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a safetensors file").unwrap();
+    let model = ModelConfig::Mlp(MlpConfig::new(64, vec![128], 10)).init(&device);
+    assert!(matches!(
+        store::load(model, &garbage).unwrap_err(),
+        ModelError::Load { .. }
+    ));
+}
+
+#[test]
+fn parameter_counts_match_the_published_architectures() {
+    let device = device();
+    let counts: Vec<usize> = ["mlp", "small-cnn", "madry-cnn"]
+        .into_iter()
+        .map(|name| {
+            ModelConfig::for_data(name, &[1, 28, 28], 10, &[128])
+                .unwrap()
+                .init(&device)
+                .num_params()
+        })
+        .collect();
+    // 784*128+128 + 128*10+10; the Wong et al. CNN; the Madry et al. CNN (3.27 M).
+    assert_eq!(counts, vec![101_770, 166_406, 3_274_634]);
+    let binary = ModelConfig::for_data("mlp", &[30], 1, &[128])
+        .unwrap()
+        .init(&device);
+    assert_eq!(
+        binary.forward(Tensor::<2>::zeros([4, 30], &device)).dims(),
+        [4, 1]
+    );
+}
+
+#[test]
+fn invalid_configurations_are_errors_not_panics() {
+    assert!(ModelConfig::for_data("small-cnn", &[30], 2, &[]).is_err());
+    assert!(ModelConfig::for_data("madry-cnn", &[1, 3, 3], 2, &[]).is_err());
+    assert!(ModelConfig::for_data("mlp", &[30], 2, &[0]).is_err());
+    assert!(
+        ModelConfig::for_data("resnet", &[30], 2, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("mlp, small-cnn, madry-cnn")
+    );
+    assert!(ModelConfig::for_data("small-cnn", &[1, 8, 8], 10, &[]).is_ok());
+}
