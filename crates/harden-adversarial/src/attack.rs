@@ -11,7 +11,9 @@
 use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ParamError, check_at_least_one, check_finite_positive};
+use crate::error::{
+    ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
+};
 use crate::loss::{cross_entropy, predictions};
 use crate::{AttackRng, Differentiable, Norm, ThreatModel};
 
@@ -98,12 +100,18 @@ impl PgdConfig {
     /// # Errors
     ///
     /// [`ParamError`] for `steps` or `restarts` of 0, or a `step_size` that is not finite and
-    /// positive (eps was checked by the threat model). With eps = 0 any step size is allowed:
-    /// the attack returns the clean input.
-    pub fn check(self) -> Result<Pgd, ParamError> {
+    /// positive (or negative, when eps = 0), or an invalid threat model. With eps = 0 the
+    /// attack returns the clean input.
+    pub fn check(mut self) -> Result<Pgd, ParamError> {
+        self.threat = self.threat.checked()?;
         check_at_least_one("steps", self.steps)?;
         check_at_least_one("restarts", self.restarts)?;
-        check_finite_positive("step size", self.step_size)?;
+        if self.threat.eps() == 0.0 {
+            // Nothing to search: FGSM's step (eps itself) may be 0 too.
+            check_finite_non_negative("step size", self.step_size)?;
+        } else {
+            check_finite_positive("step size", self.step_size)?;
+        }
         Ok(Pgd { config: self })
     }
 }
@@ -218,6 +226,24 @@ impl Pgd {
         config.check()
     }
 
+    /// The adversarial inputs alone, without the final evaluation pass that [`perturb`]
+    /// makes when the attack returns its last iterate: what adversarial training needs.
+    ///
+    /// [`perturb`]: Pgd::perturb
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[N, ...]` clean inputs inside the box; `labels`: `[N]`; output: like `input`.
+    pub fn adversarial<const D: usize, M: Differentiable<D>>(
+        &self,
+        model: &M,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> Tensor<D> {
+        self.search(model, input, labels, false, None, rng, false).0
+    }
+
     /// Untargeted attack: pushes each sample away from its label.
     ///
     /// # Shapes
@@ -270,6 +296,34 @@ impl Pgd {
         mask: Option<Tensor<D>>,
         rng: &mut AttackRng,
     ) -> AttackOutput<D> {
+        let (adversarial, evaluated, gradients) =
+            self.search(model, input, labels, targeted, mask, rng, true);
+        let (loss, success) = evaluated.expect("evaluation was requested");
+        AttackOutput {
+            adversarial,
+            success,
+            loss,
+            gradients,
+        }
+    }
+
+    /// The attack itself: returns the adversarial inputs, their per-sample loss and success
+    /// (when `evaluate` is set or the best point is kept), and the gradient diagnostics.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn search<const D: usize, M: Differentiable<D>>(
+        &self,
+        model: &M,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        targeted: bool,
+        mask: Option<Tensor<D>>,
+        rng: &mut AttackRng,
+        evaluate: bool,
+    ) -> (
+        Tensor<D>,
+        Option<(Tensor<1>, Tensor<1, Bool>)>,
+        GradientCheck,
+    ) {
         let c = &self.config;
         let threat = &c.threat;
         let clean = input.detach().without_autodiff();
@@ -283,6 +337,7 @@ impl Pgd {
         };
         let mut best: Option<(Tensor<D>, Tensor<1>, Tensor<1, Bool>)> = None;
         let mut gradients = GradientCheck::default();
+        let mut last = None;
         let keep = |x: Tensor<D>,
                     loss: Tensor<1>,
                     success: Tensor<1, Bool>,
@@ -332,23 +387,25 @@ impl Pgd {
                 let stepped = x + threat.ascent(grad, c.step_size * direction);
                 x = threat.project(stepped, clean.clone(), mask.clone());
             }
-            let logits = model.logits(x.clone());
-            let loss = cross_entropy(logits.clone(), labels.clone())
-                .detach()
-                .without_autodiff();
-            let success = success_of(logits);
-            if c.keep_best {
-                keep(x, loss, success, &mut best);
+            if c.keep_best || evaluate {
+                let logits = model.logits(x.clone());
+                let loss = cross_entropy(logits.clone(), labels.clone())
+                    .detach()
+                    .without_autodiff();
+                let success = success_of(logits);
+                if c.keep_best {
+                    keep(x, loss, success, &mut best);
+                } else {
+                    best = Some((x, loss, success));
+                }
             } else {
-                best = Some((x, loss, success));
+                last = Some(x);
             }
         }
-        let (adversarial, loss, success) = best.expect("at least one restart ran");
-        AttackOutput {
-            adversarial,
-            success,
-            loss,
-            gradients,
+        match (best, last) {
+            (Some((x, loss, success)), _) => (x, Some((loss, success)), gradients),
+            (None, Some(x)) => (x, None, gradients),
+            (None, None) => unreachable!("restarts >= 1 is checked"),
         }
     }
 }

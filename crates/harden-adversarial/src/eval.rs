@@ -61,8 +61,15 @@ fn share(v: &[bool]) -> f64 {
     }
 }
 
-fn to_bools(t: Tensor<1, Bool>) -> Vec<bool> {
-    t.into_data().try_to_vec::<bool>().unwrap_or_default()
+/// Host copy of a bool tensor. Read through integers: backends store booleans differently
+/// (bytes, 32-bit words), and the integer conversion is defined for all of them.
+pub(crate) fn to_bools(t: Tensor<1, Bool>) -> Vec<bool> {
+    t.int()
+        .into_data()
+        .convert::<i64>()
+        .iter::<i64>()
+        .map(|v| v != 0)
+        .collect()
 }
 
 /// Evaluates a batch: clean predictions, then every attack; robust is the worst case.

@@ -169,9 +169,7 @@ impl Objective {
                 }
             }
             Self::Pgd(attack) | Self::FgsmRs(attack) => {
-                let adv = attack
-                    .perturb(attack_model, input.clone(), labels.clone(), rng)
-                    .adversarial;
+                let adv = attack.adversarial(attack_model, input.clone(), labels.clone(), rng);
                 let logits = model.logits(on_input(adv.clone()));
                 ObjectiveOutput {
                     loss: cross_entropy(logits.clone(), labels).mean(),

@@ -130,6 +130,21 @@ impl ThreatModel {
         Ok(self)
     }
 
+    /// Checks a threat model that did not come from [`new`](Self::new) (e.g. deserialised).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new) and [`with_bounds`](Self::with_bounds).
+    pub fn checked(self) -> Result<Self, ParamError> {
+        let per_token = self.per_token;
+        let checked = Self::new(self.norm, self.eps)?.with_bounds(self.bounds)?;
+        Ok(if per_token {
+            checked.per_token()
+        } else {
+            checked
+        })
+    }
+
     /// The same radius taken per token: on `[N, T, E]` embeddings each token's `[E]` vector
     /// gets its own ball.
     pub fn per_token(mut self) -> Self {

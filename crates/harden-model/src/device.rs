@@ -283,6 +283,27 @@ fn cuda(_index: usize) -> Option<Result<Device, DeviceError>> {
     None
 }
 
+/// The device `name` for tests and benchmarks that run once per backend.
+///
+/// Returns `None` when the backend is not compiled in. A compiled-in backend that does not
+/// answer (no GPU, no driver) returns `None` after printing why, except under CI (`CI` set),
+/// where every compiled-in backend must run.
+///
+/// # Panics
+///
+/// Panics when the device does not answer and `CI` is set.
+pub fn test_device(name: &str) -> Option<Device> {
+    match parse_device(name) {
+        Ok(device) => Some(device),
+        Err(DeviceError::NotCompiled { .. }) => None,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "{e}");
+            eprintln!("skipping {name}: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
