@@ -17,6 +17,9 @@ use crate::error::{
 use crate::loss::{cross_entropy, predictions};
 use crate::{AttackRng, Differentiable, Norm, ThreatModel};
 
+/// FGSM-RS step size as a multiple of eps, as in Wong, Rice & Kolter 2020.
+pub const FGSM_RS_ALPHA: f64 = 1.25;
+
 /// Hyperparameters of a PGD attack, before checking. [`check`](PgdConfig::check) turns them
 /// into a runnable [`Pgd`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,9 +67,11 @@ impl PgdConfig {
         }
     }
 
-    /// FGSM with a uniform random start (Wong, Rice & Kolter 2020): one step of size `alpha`
-    /// (the paper uses 1.25 eps) from a random point of the ball, projected back.
-    pub fn fgsm_rs(threat: ThreatModel, alpha: f64) -> Self {
+    /// FGSM with a uniform random start (Wong, Rice & Kolter 2020): one step of size
+    /// [`FGSM_RS_ALPHA`] x eps from a random point of the ball, projected back. Change the step
+    /// with [`with_step_size`](Self::with_step_size).
+    pub fn fgsm_rs(threat: ThreatModel) -> Self {
+        let alpha = FGSM_RS_ALPHA * threat.eps();
         Self {
             threat,
             steps: 1,
@@ -75,6 +80,12 @@ impl PgdConfig {
             random_start: true,
             keep_best: false,
         }
+    }
+
+    /// Sets the step size.
+    pub fn with_step_size(mut self, step_size: f64) -> Self {
+        self.step_size = step_size;
+        self
     }
 
     /// Sets the number of restarts.

@@ -134,7 +134,7 @@ fn eps_zero_returns_the_clean_input() {
         for attack in [
             PgdConfig::new(threat.clone(), 5, 0.1),
             PgdConfig::fgsm(threat.clone()),
-            PgdConfig::fgsm_rs(threat.clone(), 0.1),
+            PgdConfig::fgsm_rs(threat.clone()).with_step_size(0.1),
         ] {
             let out =
                 attack

@@ -123,7 +123,7 @@ fn adversarial_training_raises_robust_accuracy() {
     .check()
     .unwrap();
     let fgsm_rs = ObjectiveConfig::FgsmRs {
-        attack: PgdConfig::fgsm_rs(linf(eps), 1.25 * eps),
+        attack: PgdConfig::fgsm_rs(linf(eps)),
     }
     .check()
     .unwrap();

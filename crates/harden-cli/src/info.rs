@@ -27,7 +27,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     let devices: Vec<_> = device::probe_all()
         .into_iter()
         .map(|(name, d)| match d {
-            Ok(d) => json!({"name": name, "ok": true, "device": format!("{d:?}")}),
+            Ok(d) => json!({"name": name, "ok": true, "device": device::describe(&d)}),
             Err(e) => json!({"name": name, "ok": false, "error": e.to_string()}),
         })
         .collect();

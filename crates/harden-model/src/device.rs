@@ -173,10 +173,35 @@ fn auto() -> Result<Device, DeviceError> {
 }
 
 /// Whether a wgpu device is a real GPU rather than a software rasteriser (lavapipe,
-/// SwiftShader), which `auto` should not prefer over the flex CPU backend.
+/// SwiftShader), which `auto` should not prefer over the flex CPU backend: cubecl reports
+/// no physical card behind a software device.
+#[cfg(feature = "wgpu")]
 fn is_hardware_gpu(device: &Device) -> bool {
-    let name = format!("{device:?}").to_lowercase();
-    !(name.contains("cpu") || name.contains("llvmpipe") || name.contains("lavapipe"))
+    let probe = device.clone();
+    std::panic::catch_unwind(move || probe.identity().is_some_and(|id| id.physical.is_some()))
+        .unwrap_or(false)
+}
+#[cfg(not(feature = "wgpu"))]
+fn is_hardware_gpu(_device: &Device) -> bool {
+    false
+}
+
+/// A one-line description of a device for listings: the adapter's name for GPUs (marked
+/// "software" for a software rasteriser), the backend otherwise.
+pub fn describe(device: &Device) -> String {
+    #[cfg(any(feature = "wgpu", feature = "cuda", feature = "cpu"))]
+    {
+        let probe = device.clone();
+        if let Ok(Some(id)) = std::panic::catch_unwind(move || probe.identity()) {
+            let kind = if id.physical.is_some() {
+                ""
+            } else {
+                " (software)"
+            };
+            return format!("{}{kind}", id.name);
+        }
+    }
+    format!("{device:?}")
 }
 
 /// Runs a tiny computation on `device`; a panic inside the backend becomes an error.
@@ -329,6 +354,17 @@ mod tests {
                     "{msg}"
                 );
             }
+        }
+    }
+
+    #[cfg(all(feature = "flex", feature = "wgpu"))]
+    #[test]
+    fn auto_never_prefers_a_software_gpu_over_flex() {
+        let auto = parse_device("auto").unwrap();
+        if let Ok(wgpu) = parse_device("wgpu")
+            && !is_hardware_gpu(&wgpu)
+        {
+            assert_eq!(auto, Device::flex(), "{}", describe(&wgpu));
         }
     }
 
