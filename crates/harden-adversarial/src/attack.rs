@@ -11,6 +11,7 @@
 use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::best::Best;
 use crate::error::{
     ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
 };
@@ -346,33 +347,10 @@ impl Pgd {
             let hit = predictions(logits).equal(labels.clone());
             if targeted { hit } else { hit.bool_not() }
         };
-        let mut best: Option<(Tensor<D>, Tensor<1>, Tensor<1, Bool>)> = None;
+        // Scores are maximised: the loss for untargeted attacks, minus the loss for targeted.
+        let mut best = Best::new();
         let mut gradients = GradientCheck::default();
         let mut last = None;
-        let keep = |x: Tensor<D>,
-                    loss: Tensor<1>,
-                    success: Tensor<1, Bool>,
-                    best: &mut Option<(Tensor<D>, Tensor<1>, Tensor<1, Bool>)>| {
-            *best = Some(match best.take() {
-                None => (x, loss, success),
-                Some((bx, bl, bs)) => {
-                    let score = loss.clone().mul_scalar(direction);
-                    let best_score = bl.clone().mul_scalar(direction);
-                    // Better: newly successful, or equally successful with a higher score.
-                    let newly = success.clone().bool_and(bs.clone().bool_not());
-                    let same = success.clone().equal(bs.clone());
-                    let better = newly.bool_or(same.bool_and(score.greater(best_score)));
-                    let mut shape = [1usize; D];
-                    shape[0] = n;
-                    let better_x: Tensor<D, Bool> = better.clone().reshape(shape).expand(x.dims());
-                    (
-                        bx.mask_where(better_x, x),
-                        bl.mask_where(better.clone(), loss),
-                        bs.mask_where(better, success),
-                    )
-                }
-            });
-        };
         for restart in 0..c.restarts {
             let mut x = if c.random_start && threat.eps() > 0.0 {
                 threat.random_point(clean.clone(), rng, mask.clone())
@@ -382,7 +360,7 @@ impl Pgd {
             for step in 0..c.steps {
                 let (loss, grad, logits) = loss_gradient_logits(model, x.clone(), labels.clone());
                 if c.keep_best {
-                    keep(x.clone(), loss, success_of(logits), &mut best);
+                    best.offer(x.clone(), loss.mul_scalar(direction), success_of(logits));
                 }
                 let grad = if step == 0 {
                     let (checked, grad) = check_gradient(grad, n);
@@ -404,17 +382,18 @@ impl Pgd {
                     .detach()
                     .without_autodiff();
                 let success = success_of(logits);
-                if c.keep_best {
-                    keep(x, loss, success, &mut best);
-                } else {
-                    best = Some((x, loss, success));
+                if !c.keep_best {
+                    best = Best::new();
                 }
+                best.offer(x, loss.mul_scalar(direction), success);
             } else {
                 last = Some(x);
             }
         }
-        match (best, last) {
-            (Some((x, loss, success)), _) => (x, Some((loss, success)), gradients),
+        match (best.into_inner(), last) {
+            (Some((x, score, success)), _) => {
+                (x, Some((score.mul_scalar(direction), success)), gradients)
+            }
             (None, Some(x)) => (x, None, gradients),
             (None, None) => unreachable!("restarts >= 1 is checked"),
         }
@@ -422,7 +401,10 @@ impl Pgd {
 }
 
 /// Counts samples with an all-zero or non-finite gradient, and zeroes non-finite values.
-fn check_gradient<const D: usize>(grad: Tensor<D>, n: usize) -> (GradientCheck, Tensor<D>) {
+pub(crate) fn check_gradient<const D: usize>(
+    grad: Tensor<D>,
+    n: usize,
+) -> (GradientCheck, Tensor<D>) {
     let finite = grad.clone().is_finite();
     let flat_finite: Tensor<2, Bool> = finite.clone().flatten(1, D - 1);
     let non_finite = flat_finite

@@ -63,7 +63,7 @@ fn share(v: &[bool]) -> f64 {
 
 /// Host copy of a bool tensor. Read through integers: backends store booleans differently
 /// (bytes, 32-bit words), and the integer conversion is defined for all of them.
-pub(crate) fn to_bools(t: Tensor<1, Bool>) -> Vec<bool> {
+pub fn to_bools(t: Tensor<1, Bool>) -> Vec<bool> {
     t.int()
         .into_data()
         .convert::<i64>()

@@ -26,18 +26,23 @@
 //! Hyperparameters are checked once into a runnable form ([`ParamError`] otherwise), so an
 //! attack with eps < 0 or zero steps can never run.
 
+pub mod apgd;
 pub mod attack;
+mod best;
 mod error;
 pub mod eval;
 pub mod loss;
 mod model;
 pub mod objective;
 mod rng;
+pub mod square;
 pub mod threat;
 
+pub use apgd::{Apgd, ApgdConfig, ApgdLoss};
 pub use attack::{AttackOutput, GradientCheck, Pgd, PgdConfig, input_gradient};
 pub use error::ParamError;
 pub use model::Differentiable;
 pub use objective::{Objective, ObjectiveConfig, ObjectiveOutput};
 pub use rng::AttackRng;
+pub use square::{Square, SquareConfig};
 pub use threat::{Bounds, Norm, ThreatModel};

@@ -20,6 +20,11 @@ impl AttackRng {
         Self(ChaCha8Rng::seed_from_u64(seed))
     }
 
+    /// The underlying generator, for draws other than tensors.
+    pub(crate) fn inner(&mut self) -> &mut ChaCha8Rng {
+        &mut self.0
+    }
+
     /// A tensor of independent `U(lo, hi)` values.
     pub fn uniform<const D: usize>(
         &mut self,

@@ -49,15 +49,7 @@ impl ArrayDataset {
                 labels.len() * sample_len
             )));
         }
-        if class_names.is_empty() {
-            return Err(invalid("no classes".to_string()));
-        }
-        if let Some(bad) = labels.iter().find(|&&l| l as usize >= class_names.len()) {
-            return Err(invalid(format!(
-                "label {bad} out of range 0..{}",
-                class_names.len()
-            )));
-        }
+        check_labels(&labels, &class_names).map_err(invalid)?;
         if let Some(i) = features.iter().position(|x| !x.is_finite()) {
             return Err(invalid(format!(
                 "feature {} of sample {} is not finite",
@@ -184,6 +176,17 @@ impl ArrayDataset {
     }
 }
 
+/// Checks there is at least one class and every label is a class index.
+fn check_labels(labels: &[u32], class_names: &[String]) -> Result<(), String> {
+    if class_names.is_empty() {
+        return Err("no classes".to_string());
+    }
+    match labels.iter().find(|&&l| l as usize >= class_names.len()) {
+        Some(bad) => Err(format!("label {bad} out of range 0..{}", class_names.len())),
+        None => Ok(()),
+    }
+}
+
 /// A labelled dataset of texts (sentences, e-mails) for text classifiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextDataset {
@@ -215,15 +218,7 @@ impl TextDataset {
                 labels.len()
             )));
         }
-        if class_names.is_empty() {
-            return Err(invalid("no classes".to_string()));
-        }
-        if let Some(bad) = labels.iter().find(|&&l| l as usize >= class_names.len()) {
-            return Err(invalid(format!(
-                "label {bad} out of range 0..{}",
-                class_names.len()
-            )));
-        }
+        check_labels(&labels, &class_names).map_err(invalid)?;
         Ok(Self {
             texts,
             labels,

@@ -61,12 +61,5 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
-/// Host copy of a bool tensor.
-pub fn bools(t: Tensor<1, burn::tensor::Bool>) -> Vec<bool> {
-    t.int()
-        .into_data()
-        .convert::<i64>()
-        .iter::<i64>()
-        .map(|v| v != 0)
-        .collect()
-}
+#[allow(unused_imports)]
+pub use harden_adversarial::eval::to_bools as bools;
