@@ -36,6 +36,7 @@ mod model;
 pub mod objective;
 mod rng;
 pub mod square;
+pub mod suite;
 pub mod threat;
 
 pub use apgd::{Apgd, ApgdConfig, ApgdLoss};
@@ -45,4 +46,5 @@ pub use model::Differentiable;
 pub use objective::{Objective, ObjectiveConfig, ObjectiveOutput};
 pub use rng::AttackRng;
 pub use square::{Square, SquareConfig};
+pub use suite::{EvalReport, Suite, SuiteAttack};
 pub use threat::{Bounds, Norm, ThreatModel};

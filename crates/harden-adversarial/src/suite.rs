@@ -1,0 +1,459 @@
+//! Robust evaluation with an ensemble of attacks, as in the reference protocol of Croce &
+//! Hein 2020 ("Reliable evaluation of adversarial robustness with an ensemble of diverse
+//! parameter-free attacks").
+//!
+//! Each attack runs only on the samples every earlier attack failed to break; a sample is
+//! robust only when it is classified correctly and survives all of them (and all their
+//! restarts). The report lists, per attack, how many samples it broke, and raises sanity
+//! flags, each with its evidence, for the usual signs of an evaluation that overstates
+//! robustness (gradient masking, a too weak attack, a broken threat model).
+
+use std::time::Instant;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ParamError;
+use crate::eval::to_bools;
+use crate::loss::correct;
+use crate::{
+    Apgd, ApgdConfig, ApgdLoss, AttackOutput, AttackRng, Differentiable, GradientCheck, Pgd,
+    PgdConfig, Square, SquareConfig, ThreatModel,
+};
+
+/// A named set of attacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Suite {
+    /// PGD-20 with a random start (step 2.5 eps / 20): fast, and an upper bound only.
+    Quick,
+    /// APGD-CE (100 iterations), APGD-T with the DLR loss (100 iterations, up to 9 target
+    /// classes), Square (5000 queries): the reference protocol.
+    Standard,
+    /// As `Standard` with 5 restarts of APGD-CE and 10000 Square queries.
+    Full,
+}
+
+impl std::str::FromStr for Suite {
+    type Err = ParamError;
+
+    fn from_str(s: &str) -> Result<Self, ParamError> {
+        match s {
+            "quick" => Ok(Self::Quick),
+            "standard" => Ok(Self::Standard),
+            "full" => Ok(Self::Full),
+            _ => Err(ParamError {
+                name: "suite",
+                value: s.to_string(),
+                expected: "quick, standard or full",
+            }),
+        }
+    }
+}
+
+/// One attack of a suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SuiteAttack {
+    /// PGD (or FGSM), untargeted.
+    Pgd(Pgd),
+    /// APGD, untargeted.
+    Apgd(Apgd),
+    /// APGD-T: targeted runs towards the `targets` classes ranked next after the top one.
+    ApgdTargeted {
+        /// The attack.
+        attack: Apgd,
+        /// Number of target classes.
+        targets: usize,
+    },
+    /// The Square attack.
+    Square(Square),
+}
+
+impl SuiteAttack {
+    /// A short name for reports (`apgd-ce`, `apgd-t`, `square`, `pgd-20`).
+    pub fn name(&self) -> String {
+        match self {
+            Self::Pgd(p) => format!("pgd-{}x{}", p.config().steps, p.config().restarts),
+            Self::Apgd(a) => match a.config().loss {
+                ApgdLoss::CrossEntropy => "apgd-ce".to_string(),
+                ApgdLoss::Dlr => "apgd-dlr".to_string(),
+            },
+            Self::ApgdTargeted { .. } => "apgd-t".to_string(),
+            Self::Square(_) => "square".to_string(),
+        }
+    }
+
+    /// Whether the attack uses no gradients.
+    pub fn is_black_box(&self) -> bool {
+        matches!(self, Self::Square(_))
+    }
+
+    fn run<const D: usize, M: Differentiable<D>>(
+        &self,
+        model: &M,
+        x: Tensor<D>,
+        y: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> AttackOutput<D> {
+        match self {
+            Self::Pgd(a) => a.perturb(model, x, y, rng),
+            Self::Apgd(a) => a.perturb(model, x, y, rng),
+            Self::ApgdTargeted { attack, targets } => {
+                attack.perturb_top_targets(model, x, y, *targets, rng)
+            }
+            Self::Square(a) => a.perturb(model, x, y, rng),
+        }
+    }
+}
+
+impl Suite {
+    /// The suite's attacks for `threat` on a model with `num_classes` outputs.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] when an attack rejects the threat model.
+    pub fn attacks(
+        self,
+        threat: &ThreatModel,
+        num_classes: usize,
+    ) -> Result<Vec<SuiteAttack>, ParamError> {
+        let eps = threat.eps();
+        let pgd_step = if eps > 0.0 { 2.5 * eps / 20.0 } else { 1.0 };
+        if self == Self::Quick {
+            return Ok(vec![SuiteAttack::Pgd(
+                PgdConfig::new(threat.clone(), 20, pgd_step).check()?,
+            )]);
+        }
+        let (restarts, queries) = if self == Self::Full {
+            (5, 10_000)
+        } else {
+            (1, 5_000)
+        };
+        let mut attacks = vec![SuiteAttack::Apgd(
+            ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy)
+                .with_restarts(restarts)
+                .check()?,
+        )];
+        let targets = num_classes.saturating_sub(1).min(9);
+        if targets >= 1 && num_classes > 2 {
+            attacks.push(SuiteAttack::ApgdTargeted {
+                attack: ApgdConfig::new(threat.clone(), ApgdLoss::Dlr).check()?,
+                targets,
+            });
+        } else {
+            attacks.push(SuiteAttack::Apgd(
+                ApgdConfig::new(threat.clone(), ApgdLoss::Dlr).check()?,
+            ));
+        }
+        attacks.push(SuiteAttack::Square(
+            SquareConfig::new(threat.clone(), queries).check()?,
+        ));
+        Ok(attacks)
+    }
+}
+
+/// What one attack of the ensemble did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackResult {
+    /// The attack's name.
+    pub name: String,
+    /// Its full configuration.
+    pub attack: SuiteAttack,
+    /// Samples it was run on (those still robust).
+    pub attempted: usize,
+    /// Samples it broke.
+    pub broken: usize,
+    /// Wall-clock seconds it took.
+    pub seconds: f64,
+    /// Its input-gradient diagnostics (all zero for black-box attacks).
+    pub gradients: GradientCheck,
+}
+
+/// A sanity check of the evaluation, with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SanityFlag {
+    /// What is checked.
+    pub name: String,
+    /// Whether the warning is raised.
+    pub raised: bool,
+    /// The numbers behind the verdict.
+    pub evidence: String,
+}
+
+/// The outcome of evaluating a model at one eps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The suite.
+    pub suite: Suite,
+    /// The threat model.
+    pub threat: ThreatModel,
+    /// The seed of the attacks' random stream.
+    pub seed: u64,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Share classified correctly.
+    pub clean_accuracy: f64,
+    /// Share classified correctly and unbroken by every attack.
+    pub robust_accuracy: f64,
+    /// Per attack, in the order run.
+    pub attacks: Vec<AttackResult>,
+    /// Sanity checks.
+    pub flags: Vec<SanityFlag>,
+}
+
+/// Runs `attacks` as an ensemble on `batches`; see the [module docs](self).
+///
+/// `batches` are `(inputs [N, ...], labels [N])` pairs on the model's device. Each attack runs
+/// on the samples of each batch that are still robust.
+///
+/// # Panics
+///
+/// Panics when a batch's inputs and labels differ in length.
+pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
+    model: &M,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    attacks: &[SuiteAttack],
+    rng: &mut AttackRng,
+) -> (Vec<bool>, Vec<bool>, Vec<AttackResult>) {
+    let mut clean_all = Vec::new();
+    let mut robust_all = Vec::new();
+    let mut results: Vec<AttackResult> = attacks
+        .iter()
+        .map(|a| AttackResult {
+            name: a.name(),
+            attack: a.clone(),
+            attempted: 0,
+            broken: 0,
+            seconds: 0.0,
+            gradients: GradientCheck::default(),
+        })
+        .collect();
+    for (x, y) in batches {
+        let x = x.clone().detach().without_autodiff();
+        let y = y.clone().without_autodiff();
+        assert_eq!(
+            x.dims()[0],
+            y.dims()[0],
+            "inputs and labels differ in length"
+        );
+        let clean = to_bools(correct(model.logits(x.clone()), y.clone()));
+        let mut robust = clean.clone();
+        for (attack, result) in attacks.iter().zip(&mut results) {
+            let still: Vec<i64> = (0..robust.len())
+                .filter(|&i| robust[i])
+                .map(|i| i as i64)
+                .collect();
+            if still.is_empty() {
+                continue;
+            }
+            let idx = Tensor::<1, Int>::from_data(
+                TensorData::new(still.clone(), [still.len()]),
+                &x.device(),
+            );
+            let start = Instant::now();
+            let out = attack.run(
+                model,
+                x.clone().select(0, idx.clone()),
+                y.clone().select(0, idx),
+                rng,
+            );
+            let broken = to_bools(out.success);
+            result.seconds += start.elapsed().as_secs_f64();
+            result.attempted += still.len();
+            result.gradients.samples += out.gradients.samples;
+            result.gradients.zero += out.gradients.zero;
+            result.gradients.non_finite += out.gradients.non_finite;
+            for (k, &i) in still.iter().enumerate() {
+                if broken[k] {
+                    robust[i as usize] = false;
+                    result.broken += 1;
+                }
+            }
+        }
+        clean_all.extend(clean);
+        robust_all.extend(robust);
+    }
+    (clean_all, robust_all, results)
+}
+
+fn share(v: &[bool]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().filter(|&&b| b).count() as f64 / v.len() as f64
+    }
+}
+
+/// Evaluates `model` on `batches` with `suite` at `threat`, with sanity flags.
+///
+/// Besides the suite, the diagnostics run FGSM and PGD-20 on every clean-correct sample (to
+/// compare them) and PGD-20 at eps = 1 L-inf (an attack that should reach ~0%).
+///
+/// # Errors
+///
+/// [`ParamError`] when an attack rejects the threat model.
+pub fn evaluate<const D: usize, M: Differentiable<D>>(
+    model: &M,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    suite: Suite,
+    threat: &ThreatModel,
+    seed: u64,
+) -> Result<EvalReport, ParamError> {
+    let num_classes = batches.first().map_or(2, |(x, _)| {
+        model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
+    });
+    let attacks = suite.attacks(threat, num_classes)?;
+    let mut rng = AttackRng::new(seed);
+    let (clean, robust, results) = run_ensemble(model, batches, &attacks, &mut rng);
+    let mut flags = Vec::new();
+
+    let checked: usize = results.iter().map(|r| r.gradients.samples).sum();
+    let zero: usize = results.iter().map(|r| r.gradients.zero).sum();
+    let non_finite: usize = results.iter().map(|r| r.gradients.non_finite).sum();
+    flags.push(SanityFlag {
+        name: "zero or non-finite input gradients".to_string(),
+        raised: checked > 0 && (zero + non_finite) * 10 >= checked,
+        evidence: format!("{zero} zero and {non_finite} non-finite of {checked} gradient checks"),
+    });
+
+    let white_box_broken: usize = results
+        .iter()
+        .filter(|r| !r.attack.is_black_box())
+        .map(|r| r.broken)
+        .sum();
+    let black_box_broken: usize = results
+        .iter()
+        .filter(|r| r.attack.is_black_box())
+        .map(|r| r.broken)
+        .sum();
+    flags.push(SanityFlag {
+        name: "black-box attack succeeds where white-box attacks failed".to_string(),
+        raised: black_box_broken > 0,
+        evidence: format!(
+            "gradient attacks broke {white_box_broken} samples, then the black-box attack broke {black_box_broken} more"
+        ),
+    });
+
+    // FGSM against PGD on every clean-correct sample.
+    if threat.eps() > 0.0 {
+        let fgsm = SuiteAttack::Pgd(PgdConfig::fgsm(threat.clone()).check()?);
+        let pgd = SuiteAttack::Pgd(
+            PgdConfig::new(threat.clone(), 20, 2.5 * threat.eps() / 20.0).check()?,
+        );
+        let (_, fgsm_robust, _) = run_ensemble(
+            model,
+            batches,
+            std::slice::from_ref(&fgsm),
+            &mut AttackRng::new(seed),
+        );
+        let (_, pgd_robust, _) = run_ensemble(
+            model,
+            batches,
+            std::slice::from_ref(&pgd),
+            &mut AttackRng::new(seed),
+        );
+        let fgsm_only = fgsm_robust
+            .iter()
+            .zip(&pgd_robust)
+            .filter(|(f, p)| !**f && **p)
+            .count();
+        flags.push(SanityFlag {
+            name: "FGSM stronger than PGD on some samples".to_string(),
+            raised: fgsm_only > 0,
+            evidence: format!(
+                "FGSM broke {fgsm_only} samples PGD-20 did not (FGSM robust {:.4}, PGD-20 robust {:.4})",
+                share(&fgsm_robust),
+                share(&pgd_robust)
+            ),
+        });
+    }
+
+    // An attack with an unbounded budget must reach ~0%.
+    let unbounded =
+        ThreatModel::new(crate::Norm::Linf, 1.0)?.with_bounds(threat.bounds().clone())?;
+    let big = SuiteAttack::Pgd(PgdConfig::new(unbounded, 20, 0.125).check()?);
+    let (_, big_robust, _) = run_ensemble(
+        model,
+        batches,
+        std::slice::from_ref(&big),
+        &mut AttackRng::new(seed),
+    );
+    let big_acc = share(&big_robust);
+    flags.push(SanityFlag {
+        name: "unbounded attack (eps = 1) does not reach ~0%".to_string(),
+        raised: big_acc > 0.01,
+        evidence: format!("robust accuracy {big_acc:.4} under PGD-20 at L-inf eps 1"),
+    });
+
+    Ok(EvalReport {
+        suite,
+        threat: threat.clone(),
+        seed,
+        samples: clean.len(),
+        clean_accuracy: share(&clean),
+        robust_accuracy: share(&robust),
+        attacks: results,
+        flags,
+    })
+}
+
+/// One point of a robustness curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// The radius.
+    pub eps: f64,
+    /// Robust accuracy under the suite at that radius.
+    pub robust_accuracy: f64,
+}
+
+/// Robust accuracy over a list of eps values, with a flag raised when it ever increases with
+/// eps (a sign of an unreliable evaluation).
+///
+/// # Errors
+///
+/// [`ParamError`] for an invalid eps or an attack that rejects the threat model.
+pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
+    model: &M,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    suite: Suite,
+    threat: &ThreatModel,
+    eps_list: &[f64],
+    seed: u64,
+) -> Result<(Vec<CurvePoint>, SanityFlag), ParamError> {
+    let num_classes = batches.first().map_or(2, |(x, _)| {
+        model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
+    });
+    let mut points = Vec::with_capacity(eps_list.len());
+    for &eps in eps_list {
+        let t = threat.clone().with_eps(eps)?;
+        let attacks = suite.attacks(&t, num_classes)?;
+        let (_, robust, _) = run_ensemble(model, batches, &attacks, &mut AttackRng::new(seed));
+        points.push(CurvePoint {
+            eps,
+            robust_accuracy: share(&robust),
+        });
+    }
+    let mut sorted = points.clone();
+    sorted.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+    let rises: Vec<String> = sorted
+        .windows(2)
+        .filter(|w| w[1].robust_accuracy > w[0].robust_accuracy)
+        .map(|w| {
+            format!(
+                "{:.4} at eps {} -> {:.4} at eps {}",
+                w[0].robust_accuracy, w[0].eps, w[1].robust_accuracy, w[1].eps
+            )
+        })
+        .collect();
+    let flag = SanityFlag {
+        name: "robust accuracy does not decrease with eps".to_string(),
+        raised: !rises.is_empty(),
+        evidence: if rises.is_empty() {
+            "monotone".to_string()
+        } else {
+            rises.join("; ")
+        },
+    };
+    Ok((points, flag))
+}

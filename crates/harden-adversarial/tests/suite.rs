@@ -1,0 +1,103 @@
+//! The evaluation ensemble: worst case over attacks, per-attack counts, sanity flags.
+
+#![cfg(feature = "flex")]
+
+mod common;
+
+use burn::tensor::{Device, Int, Tensor};
+use common::{digits, train};
+use harden_adversarial::suite::{evaluate, robustness_curve};
+use harden_adversarial::{Norm, Objective, Suite, ThreatModel};
+use harden_data::ArrayBatcher;
+
+fn batches(
+    data: &harden_data::ArrayDataset,
+    device: &Device,
+    size: usize,
+) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
+    let batcher = ArrayBatcher::<4>::for_dataset(data).unwrap();
+    let all: Vec<usize> = (0..data.len()).collect();
+    all.chunks(size)
+        .map(|c| {
+            let b = batcher.gather(data, c, device);
+            (b.inputs, b.labels)
+        })
+        .collect()
+}
+
+fn flag<'a>(
+    report: &'a harden_adversarial::EvalReport,
+    name: &str,
+) -> &'a harden_adversarial::suite::SanityFlag {
+    report.flags.iter().find(|f| f.name.contains(name)).unwrap()
+}
+
+#[test]
+fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
+    let device = Device::flex();
+    let (train_set, test_set) = digits();
+    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let f = |x: Tensor<4>| model.forward(x);
+    let data = batches(&test_set, &device, 128);
+    let threat = ThreatModel::new(Norm::Linf, 0.08).unwrap();
+    let quick = evaluate(&f, &data, Suite::Quick, &threat, 0).unwrap();
+    let standard = evaluate(&f, &data, Suite::Standard, &threat, 0).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&standard).unwrap());
+    assert_eq!(standard.samples, test_set.len());
+    assert!(
+        standard.robust_accuracy <= quick.robust_accuracy,
+        "standard weaker than quick"
+    );
+    let names: Vec<&str> = standard.attacks.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["apgd-ce", "apgd-t", "square"]);
+    // Each attack only sees what the earlier ones left; robust = clean - all broken.
+    let broken: usize = standard.attacks.iter().map(|a| a.broken).sum();
+    let clean_correct = (standard.clean_accuracy * test_set.len() as f64).round() as usize;
+    let robust = (standard.robust_accuracy * test_set.len() as f64).round() as usize;
+    assert_eq!(clean_correct - broken, robust);
+    assert_eq!(standard.attacks[0].attempted, clean_correct);
+    assert_eq!(
+        standard.attacks[1].attempted,
+        clean_correct - standard.attacks[0].broken
+    );
+    assert!(!flag(&standard, "zero or non-finite").raised);
+    assert!(
+        !flag(&standard, "unbounded").raised,
+        "{:?}",
+        flag(&standard, "unbounded")
+    );
+}
+
+#[test]
+fn a_gradient_masked_model_raises_the_flags() {
+    let device = Device::flex();
+    let (train_set, test_set) = digits();
+    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
+    let data = batches(&test_set, &device, 512);
+    let threat = ThreatModel::new(Norm::Linf, 0.2).unwrap();
+    let report = evaluate(&masked, &data, Suite::Standard, &threat, 0).unwrap();
+    let zero = flag(&report, "zero or non-finite");
+    let black_box = flag(&report, "black-box");
+    eprintln!("{zero:?}\n{black_box:?}\nrobust {}", report.robust_accuracy);
+    assert!(zero.raised && black_box.raised);
+    assert!(
+        report.robust_accuracy < 0.1,
+        "Square should break the masked model"
+    );
+}
+
+#[test]
+fn robustness_curve_decreases_with_eps() {
+    let device = Device::flex();
+    let (train_set, test_set) = digits();
+    let model = train(&Objective::Clean, &train_set, 10, &device);
+    let f = |x: Tensor<4>| model.forward(x);
+    let data = batches(&test_set, &device, 512);
+    let threat = ThreatModel::new(Norm::Linf, 0.0).unwrap();
+    let (curve, flag) =
+        robustness_curve(&f, &data, Suite::Quick, &threat, &[0.0, 0.05, 0.1, 0.2], 0).unwrap();
+    eprintln!("{curve:?} {flag:?}");
+    assert!(!flag.raised);
+    assert!(curve[0].robust_accuracy > 0.9 && curve[3].robust_accuracy < 0.1);
+}
