@@ -2,10 +2,15 @@
 //!
 //! It never looks at gradients, only at the model's logits, so it breaks models whose
 //! gradients are masked (rounded inputs, saturated logits) where gradient attacks stall.
-//! L-inf version: start from vertical stripes of `+-eps`; each query proposes to set one
+//! L-inf: start from vertical stripes of `+-eps`; each query proposes to set one
 //! random square window of every channel to `+-eps` (one sign per channel) and keeps the
 //! proposal for the samples whose margin `z_y - max_{i != y} z_i` it lowers. The window's
 //! share of the image starts at `p_init` and halves on a fixed schedule of the query budget.
+//!
+//! L2: start from a grid of blocks, each a pair of opposite-signed "pseudo-Gaussian" bumps,
+//! scaled to radius eps; each query moves the perturbation's mass out of one random window
+//! into a fresh bump in another window (keeping the total norm at eps), as in the reference
+//! implementation.
 
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::Rng;
@@ -41,8 +46,7 @@ impl SquareConfig {
     ///
     /// # Errors
     ///
-    /// [`ParamError`] for a zero budget, `p_init` outside `(0, 1]`, an invalid threat model,
-    /// or an L2 threat model (not implemented: only the L-inf Square attack is).
+    /// [`ParamError`] for a zero budget, `p_init` outside `(0, 1]`, or an invalid threat model.
     pub fn check(mut self) -> Result<Square, ParamError> {
         self.threat = self.threat.checked()?;
         check_at_least_one("queries", self.queries)?;
@@ -51,13 +55,6 @@ impl SquareConfig {
                 name: "p_init",
                 value: self.p_init.to_string(),
                 expected: "a number in (0, 1]",
-            });
-        }
-        if self.threat.norm() != Norm::Linf {
-            return Err(ParamError {
-                name: "norm",
-                value: "l2".to_string(),
-                expected: "linf (the Square attack is implemented for L-inf only)",
             });
         }
         Ok(Square { config: self })
@@ -135,15 +132,16 @@ impl Square {
         let clean4: Tensor<4> = clean.clone().reshape([n, ch, h, w]);
         let score = |x: Tensor<D>| margin(model.logits(x), labels.clone());
 
-        // Vertical stripes: one sign per sample, channel and column.
-        let stripes = rng
-            .uniform([n, ch, 1, w], 0.0, 1.0, &device)
-            .greater_elem(0.5)
-            .float()
-            .mul_scalar(2.0)
-            .sub_scalar(1.0);
+        let l2 = threat.norm() == Norm::L2;
+        let init = if l2 {
+            let grid = l2_init(n, [ch, h, w], rng, &device);
+            grid.clone() / threat.group_l2(grid).clamp_min(1e-12)
+        } else {
+            // Vertical stripes: one sign per sample, channel and column.
+            signs_4d([n, ch, 1, w], rng, &device).repeat_dim(2, h)
+        };
         let mut x_best = threat.project(
-            to_input(clean4.clone() + stripes.repeat_dim(2, h).mul_scalar(eps)),
+            to_input(clean4.clone() + init.mul_scalar(eps)),
             clean.clone(),
             None,
         );
@@ -155,31 +153,30 @@ impl Square {
                     break;
                 }
                 let p = window_share(c.p_init, i, c.queries);
-                let (sh, sw) = if h == 1 {
-                    (1, ((p * w as f64).round() as usize).clamp(1, w))
+                let proposal = if l2 {
+                    let delta: Tensor<4> = (x_best.clone() - clean.clone()).reshape([n, ch, h, w]);
+                    to_input(clean4.clone() + l2_proposal(delta, [ch, h, w], p, eps, rng, &device))
                 } else {
-                    let s = ((p * (h * w) as f64).sqrt().round() as usize)
-                        .clamp(1, h.min(w).saturating_sub(1).max(1));
-                    (s, s)
-                };
-                let vh = rng.index(h - sh + 1);
-                let vw = rng.index(w - sw + 1);
-                let signs: Vec<f32> = (0..ch)
-                    .map(|_| if rng.coin() { 2.0 * eps } else { -2.0 * eps })
-                    .collect();
-                let mut window = vec![0.0f32; ch * h * w];
-                for (k, sign) in signs.iter().enumerate() {
-                    for r in vh..vh + sh {
-                        for col in vw..vw + sw {
-                            window[(k * h + r) * w + col] = *sign;
+                    let (sh, sw) = window_size(p, h, w, 1);
+                    let vh = rng.index(h - sh + 1);
+                    let vw = rng.index(w - sw + 1);
+                    let signs: Vec<f32> = (0..ch)
+                        .map(|_| if rng.coin() { 2.0 * eps } else { -2.0 * eps })
+                        .collect();
+                    let mut window = vec![0.0f32; ch * h * w];
+                    for (k, sign) in signs.iter().enumerate() {
+                        for r in vh..vh + sh {
+                            for col in vw..vw + sw {
+                                window[(k * h + r) * w + col] = *sign;
+                            }
                         }
                     }
-                }
-                let window =
-                    Tensor::<4>::from_data(TensorData::new(window, [1, ch, h, w]), &device)
-                        .repeat_dim(0, n);
-                let proposal =
-                    threat.project(x_best.clone() + to_input(window), clean.clone(), None);
+                    let window =
+                        Tensor::<4>::from_data(TensorData::new(window, [1, ch, h, w]), &device)
+                            .repeat_dim(0, n);
+                    x_best.clone() + to_input(window)
+                };
+                let proposal = threat.project(proposal, clean.clone(), None);
                 let proposal_margin = score(proposal.clone());
                 let accept: Tensor<1, Bool> = proposal_margin
                     .clone()
@@ -199,6 +196,194 @@ impl Square {
             gradients: GradientCheck::default(),
         }
     }
+}
+
+/// Window height and width for a share `p` of an `h x w` input: a square of side
+/// `round(sqrt(p h w))` (at least `min_side`, odd for L2 as in the reference, and smaller than
+/// the input), or for one-row inputs a run of `round(p w)` values.
+fn window_size(p: f64, h: usize, w: usize, min_side: usize) -> (usize, usize) {
+    if h == 1 {
+        return (
+            1,
+            ((p * w as f64).round() as usize).clamp(min_side.min(w), w),
+        );
+    }
+    let largest = h.min(w).saturating_sub(1).max(1);
+    let mut s = ((p * (h * w) as f64).sqrt().round() as usize).max(min_side);
+    if min_side > 1 && s.is_multiple_of(2) {
+        s += 1;
+    }
+    (s.min(largest), s.min(largest))
+}
+
+/// `eta(x, y)` of the reference: nested rectangles around the centre, each weighted `1/k^2`,
+/// normalised to unit L2 norm. Row-major `[x, y]`.
+fn eta(x: usize, y: usize) -> Vec<f32> {
+    let mut delta = vec![0.0f32; x * y];
+    if x == 0 || y == 0 {
+        return delta;
+    }
+    let (xc, yc) = (x / 2 + 1, y / 2 + 1);
+    let (mut c0, mut c1) = (xc as i64 - 1, yc as i64 - 1);
+    for k in 0..xc.max(yc) {
+        let side = 2 * k as i64 + 1;
+        let weight = 1.0 / ((k + 1) * (k + 1)) as f32;
+        for r in c0.max(0)..(c0 + side).min(x as i64) {
+            for col in c1.max(0)..(c1 + side).min(y as i64) {
+                delta[r as usize * y + col as usize] += weight;
+            }
+        }
+        c0 -= 1;
+        c1 -= 1;
+    }
+    normalise(&mut delta);
+    delta
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|a| *a /= norm);
+    }
+}
+
+/// The reference's `meta_pseudo_gaussian_pert`: a positive bump over the first half of the
+/// window and a negative one over the second (split along rows, or along the run for
+/// one-row windows), unit L2 norm, transposed at random when square. Row-major `[sh, sw]`.
+fn bump(sh: usize, sw: usize, rng: &mut AttackRng) -> Vec<f32> {
+    let mut delta = vec![0.0f32; sh * sw];
+    if sh >= 2 {
+        let top = eta(sh / 2, sw);
+        let bottom = eta(sh - sh / 2, sw);
+        delta[..top.len()].copy_from_slice(&top);
+        for (d, b) in delta[top.len()..].iter_mut().zip(bottom) {
+            *d = -b;
+        }
+    } else {
+        let (left, right) = (eta(1, sw / 2), eta(1, sw - sw / 2));
+        delta[..left.len()].copy_from_slice(&left);
+        for (d, r) in delta[left.len()..].iter_mut().zip(right) {
+            *d = -r;
+        }
+    }
+    normalise(&mut delta);
+    if sh == sw && rng.coin() {
+        let mut t = vec![0.0f32; sh * sw];
+        for r in 0..sh {
+            for c in 0..sw {
+                t[c * sh + r] = delta[r * sw + c];
+            }
+        }
+        delta = t;
+    }
+    delta
+}
+
+/// Random signs, +1 or -1 with equal probability.
+fn signs_4d(shape: [usize; 4], rng: &mut AttackRng, device: &burn::tensor::Device) -> Tensor<4> {
+    rng.uniform(shape, 0.0, 1.0, device)
+        .greater_elem(0.5)
+        .float()
+        .mul_scalar(2.0)
+        .sub_scalar(1.0)
+}
+
+/// Per-sample, per-channel random signs `[n, ch, 1, 1]`.
+fn signs(n: usize, ch: usize, rng: &mut AttackRng, device: &burn::tensor::Device) -> Tensor<4> {
+    signs_4d([n, ch, 1, 1], rng, device)
+}
+
+/// A `[1, 1, h, w]` canvas holding `values` (`[sh, sw]`) at row `vh`, column `vw`.
+fn canvas(
+    values: &[f32],
+    (sh, sw): (usize, usize),
+    (vh, vw): (usize, usize),
+    [h, w]: [usize; 2],
+    device: &burn::tensor::Device,
+) -> Tensor<4> {
+    let mut out = vec![0.0f32; h * w];
+    for r in 0..sh {
+        for c in 0..sw {
+            out[(vh + r) * w + vw + c] = values[r * sw + c];
+        }
+    }
+    Tensor::from_data(TensorData::new(out, [1, 1, h, w]), device)
+}
+
+/// The L2 starting point: a grid of blocks of side `h / 5` (or runs of `w / 5`), each a
+/// [`bump`] with a random sign per sample and channel. Unnormalised, `[n, ch, h, w]`.
+fn l2_init(
+    n: usize,
+    [ch, h, w]: [usize; 3],
+    rng: &mut AttackRng,
+    device: &burn::tensor::Device,
+) -> Tensor<4> {
+    let (sh, sw) = if h == 1 {
+        (1, (w / 5).max(1))
+    } else {
+        ((h / 5).max(1), (h / 5).max(1))
+    };
+    let (start_h, start_w) = ((h - (h / sh) * sh) / 2, (w - (w / sw) * sw) / 2);
+    let mut delta = Tensor::<4>::zeros([n, ch, h, w], device);
+    for bh in 0..h / sh {
+        for bw in 0..w / sw {
+            let pattern = bump(sh, sw, rng);
+            let placed = canvas(
+                &pattern,
+                (sh, sw),
+                (start_h + bh * sh, start_w + bw * sw),
+                [h, w],
+                device,
+            );
+            delta = delta + placed * signs(n, ch, rng, device);
+        }
+    }
+    delta
+}
+
+/// One L2 proposal from the current perturbation `delta` (`[n, ch, h, w]`): the mass of
+/// window 2 and window 1 is replaced by a fresh bump in window 1, and the result is scaled
+/// to L2 norm eps.
+fn l2_proposal(
+    delta: Tensor<4>,
+    [ch, h, w]: [usize; 3],
+    p: f64,
+    eps: f32,
+    rng: &mut AttackRng,
+    device: &burn::tensor::Device,
+) -> Tensor<4> {
+    let n = delta.dims()[0];
+    let (sh, sw) = window_size(p, h, w, 3);
+    let at1 = (rng.index(h - sh + 1), rng.index(w - sw + 1));
+    let at2 = (rng.index(h - sh + 1), rng.index(w - sw + 1));
+    let ones = vec![1.0f32; sh * sw];
+    let m1 = canvas(&ones, (sh, sw), at1, [h, w], device);
+    let m2 = canvas(&ones, (sh, sw), at2, [h, w], device);
+    let both = m1.clone().max_pair(m2.clone());
+    let sample_norm = |t: Tensor<4>| -> Tensor<4> {
+        let flat: Tensor<2> = t.powf_scalar(2.0).flatten(1, 3);
+        flat.sum_dim(1).sqrt().reshape([n, 1, 1, 1])
+    };
+    let window_norm =
+        |t: Tensor<4>| -> Tensor<4> { t.powf_scalar(2.0).sum_dim(3).sum_dim(2).sqrt() };
+    let norm_image = sample_norm(delta.clone());
+    let norm_windows = sample_norm(delta.clone() * both.clone());
+    let old = delta.clone() * m1.clone();
+    let old = old.clone() / window_norm(old).add_scalar(1e-12);
+    let fresh =
+        canvas(&bump(sh, sw, rng), (sh, sw), at1, [h, w], device) * signs(n, ch, rng, device) + old;
+    let budget = (norm_image
+        .powf_scalar(2.0)
+        .neg()
+        .add_scalar(eps * eps)
+        .clamp_min(0.0)
+        .div_scalar(ch as f32)
+        + norm_windows.powf_scalar(2.0))
+    .sqrt();
+    let fresh = fresh.clone() / window_norm(fresh).add_scalar(1e-12) * budget;
+    let kept = delta * both.neg().add_scalar(1.0);
+    let proposal = kept + fresh * m1;
+    proposal.clone() / sample_norm(proposal).clamp_min(1e-12) * eps
 }
 
 impl AttackRng {
