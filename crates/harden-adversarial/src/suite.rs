@@ -68,6 +68,8 @@ pub enum SuiteAttack {
     },
     /// The Square attack.
     Square(Square),
+    /// A transfer attack: this attack crafted on a surrogate model, evaluated on the target.
+    Transfer(Apgd),
 }
 
 impl SuiteAttack {
@@ -81,29 +83,57 @@ impl SuiteAttack {
             },
             Self::ApgdTargeted { .. } => "apgd-t".to_string(),
             Self::Square(_) => "square".to_string(),
+            Self::Transfer(_) => "transfer-apgd-ce".to_string(),
         }
     }
 
-    /// Whether the attack uses no gradients.
+    /// Whether the attack uses no gradients of the evaluated model.
     pub fn is_black_box(&self) -> bool {
-        matches!(self, Self::Square(_))
+        matches!(self, Self::Square(_) | Self::Transfer(_))
     }
 
+    /// Runs the attack; `None` for a transfer attack without a surrogate.
     fn run<const D: usize, M: Differentiable<D>>(
         &self,
         model: &M,
+        surrogate: Option<&dyn Differentiable<D>>,
         x: Tensor<D>,
         y: Tensor<1, Int>,
         rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        match self {
+    ) -> Option<AttackOutput<D>> {
+        Some(match self {
             Self::Pgd(a) => a.perturb(model, x, y, rng),
             Self::Apgd(a) => a.perturb(model, x, y, rng),
             Self::ApgdTargeted { attack, targets } => {
                 attack.perturb_top_targets(model, x, y, *targets, rng)
             }
             Self::Square(a) => a.perturb(model, x, y, rng),
-        }
+            Self::Transfer(a) => transfer(a, surrogate?, model, x, y, rng),
+        })
+    }
+}
+
+/// Crafts adversarial inputs with `attack` on `surrogate` and evaluates them on `target`:
+/// success means `target` misclassifies them. The gradient diagnostics are the surrogate's.
+///
+/// # Shapes
+///
+/// - `input`: `[N, ...]`; `labels`: `[N]`.
+pub fn transfer<const D: usize, T: Differentiable<D> + ?Sized>(
+    attack: &Apgd,
+    surrogate: &dyn Differentiable<D>,
+    target: &T,
+    input: Tensor<D>,
+    labels: Tensor<1, Int>,
+    rng: &mut AttackRng,
+) -> AttackOutput<D> {
+    let crafted = attack.perturb(&|x| surrogate.logits(x), input, labels.clone(), rng);
+    let logits = target.logits(crafted.adversarial.clone());
+    AttackOutput {
+        success: correct(logits.clone(), labels.clone()).bool_not(),
+        loss: crate::loss::cross_entropy(logits, labels),
+        adversarial: crafted.adversarial,
+        gradients: crafted.gradients,
     }
 }
 
@@ -212,6 +242,7 @@ pub struct EvalReport {
 /// Panics when a batch's inputs and labels differ in length.
 pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
     model: &M,
+    surrogate: Option<&dyn Differentiable<D>>,
     batches: &[(Tensor<D>, Tensor<1, Int>)],
     attacks: &[SuiteAttack],
     rng: &mut AttackRng,
@@ -252,12 +283,15 @@ pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
                 &x.device(),
             );
             let start = Instant::now();
-            let out = attack.run(
+            let Some(out) = attack.run(
                 model,
+                surrogate,
                 x.clone().select(0, idx.clone()),
                 y.clone().select(0, idx),
                 rng,
-            );
+            ) else {
+                continue;
+            };
             let broken = to_bools(out.success);
             result.seconds += start.elapsed().as_secs_f64();
             result.attempted += still.len();
@@ -285,7 +319,8 @@ fn share(v: &[bool]) -> f64 {
     }
 }
 
-/// Evaluates `model` on `batches` with `suite` at `threat`, with sanity flags.
+/// Evaluates `model` on `batches` with `suite` at `threat`, with sanity flags. With a
+/// `surrogate`, a transfer attack (APGD-CE crafted on the surrogate) runs after the suite.
 ///
 /// Besides the suite, the diagnostics run FGSM and PGD-20 on every clean-correct sample (to
 /// compare them) and PGD-20 at eps = 1 L-inf (an attack that should reach ~0%).
@@ -295,6 +330,7 @@ fn share(v: &[bool]) -> f64 {
 /// [`ParamError`] when an attack rejects the threat model.
 pub fn evaluate<const D: usize, M: Differentiable<D>>(
     model: &M,
+    surrogate: Option<&dyn Differentiable<D>>,
     batches: &[(Tensor<D>, Tensor<1, Int>)],
     suite: Suite,
     threat: &ThreatModel,
@@ -303,9 +339,14 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     let num_classes = batches.first().map_or(2, |(x, _)| {
         model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
     });
-    let attacks = suite.attacks(threat, num_classes)?;
+    let mut attacks = suite.attacks(threat, num_classes)?;
+    if surrogate.is_some() {
+        attacks.push(SuiteAttack::Transfer(
+            ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy).check()?,
+        ));
+    }
     let mut rng = AttackRng::new(seed);
-    let (clean, robust, results) = run_ensemble(model, batches, &attacks, &mut rng);
+    let (clean, robust, results) = run_ensemble(model, surrogate, batches, &attacks, &mut rng);
     let mut flags = Vec::new();
 
     let checked: usize = results.iter().map(|r| r.gradients.samples).sum();
@@ -343,12 +384,14 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
         );
         let (_, fgsm_robust, _) = run_ensemble(
             model,
+            None,
             batches,
             std::slice::from_ref(&fgsm),
             &mut AttackRng::new(seed),
         );
         let (_, pgd_robust, _) = run_ensemble(
             model,
+            None,
             batches,
             std::slice::from_ref(&pgd),
             &mut AttackRng::new(seed),
@@ -375,6 +418,7 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     let big = SuiteAttack::Pgd(PgdConfig::new(unbounded, 20, 0.125).check()?);
     let (_, big_robust, _) = run_ensemble(
         model,
+        None,
         batches,
         std::slice::from_ref(&big),
         &mut AttackRng::new(seed),
@@ -428,7 +472,8 @@ pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
     for &eps in eps_list {
         let t = threat.clone().with_eps(eps)?;
         let attacks = suite.attacks(&t, num_classes)?;
-        let (_, robust, _) = run_ensemble(model, batches, &attacks, &mut AttackRng::new(seed));
+        let (_, robust, _) =
+            run_ensemble(model, None, batches, &attacks, &mut AttackRng::new(seed));
         points.push(CurvePoint {
             eps,
             robust_accuracy: share(&robust),

@@ -6,8 +6,11 @@ mod common;
 
 use burn::tensor::{Device, Int, Tensor};
 use common::{digits, train};
-use harden_adversarial::suite::{evaluate, robustness_curve};
-use harden_adversarial::{Norm, Objective, Suite, ThreatModel};
+use harden_adversarial::eval::accuracy;
+use harden_adversarial::suite::{evaluate, robustness_curve, transfer};
+use harden_adversarial::{
+    ApgdConfig, ApgdLoss, AttackRng, Differentiable, Norm, Objective, Suite, ThreatModel,
+};
 use harden_data::ArrayBatcher;
 
 fn batches(
@@ -40,8 +43,8 @@ fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
     let f = |x: Tensor<4>| model.forward(x);
     let data = batches(&test_set, &device, 128);
     let threat = ThreatModel::new(Norm::Linf, 0.08).unwrap();
-    let quick = evaluate(&f, &data, Suite::Quick, &threat, 0).unwrap();
-    let standard = evaluate(&f, &data, Suite::Standard, &threat, 0).unwrap();
+    let quick = evaluate(&f, None, &data, Suite::Quick, &threat, 0).unwrap();
+    let standard = evaluate(&f, None, &data, Suite::Standard, &threat, 0).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&standard).unwrap());
     assert_eq!(standard.samples, test_set.len());
     assert!(
@@ -76,7 +79,7 @@ fn a_gradient_masked_model_raises_the_flags() {
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
     let data = batches(&test_set, &device, 512);
     let threat = ThreatModel::new(Norm::Linf, 0.2).unwrap();
-    let report = evaluate(&masked, &data, Suite::Standard, &threat, 0).unwrap();
+    let report = evaluate(&masked, None, &data, Suite::Standard, &threat, 0).unwrap();
     let zero = flag(&report, "zero or non-finite");
     let black_box = flag(&report, "black-box");
     eprintln!("{zero:?}\n{black_box:?}\nrobust {}", report.robust_accuracy);
@@ -100,4 +103,48 @@ fn robustness_curve_decreases_with_eps() {
     eprintln!("{curve:?} {flag:?}");
     assert!(!flag.raised);
     assert!(curve[0].robust_accuracy > 0.9 && curve[3].robust_accuracy < 0.1);
+}
+
+#[test]
+fn transfer_attacks_from_a_surrogate_break_the_target() {
+    let device = Device::flex();
+    let (train_set, test_set) = digits();
+    let target = train(&Objective::Clean, &train_set, 15, &device);
+    let surrogate = train(&Objective::Clean, &train_set, 4, &device);
+    let f = |x: Tensor<4>| target.forward(x);
+    let g = |x: Tensor<4>| surrogate.forward(x);
+    let data = batches(&test_set, &device, 512);
+    let (x, y) = data[0].clone();
+    let threat = ThreatModel::new(Norm::Linf, 0.2).unwrap();
+    let apgd = ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy)
+        .with_steps(20)
+        .check()
+        .unwrap();
+    let out = transfer(
+        &apgd,
+        &g as &dyn Differentiable<4>,
+        &f,
+        x.clone(),
+        y.clone(),
+        &mut AttackRng::new(0),
+    );
+    let clean = accuracy(&f, x, y.clone());
+    let after = accuracy(&f, out.adversarial, y);
+    eprintln!("transfer from a 4-epoch surrogate, eps 0.2: target {clean:.3} -> {after:.3}");
+    assert!(after < clean - 0.3);
+    let report = evaluate(
+        &f,
+        Some(&g as &dyn Differentiable<4>),
+        &data,
+        Suite::Quick,
+        &threat,
+        0,
+    )
+    .unwrap();
+    let names: Vec<&str> = report.attacks.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["pgd-20x1", "transfer-apgd-ce"]);
+    assert_eq!(
+        report.attacks[1].attempted,
+        report.attacks[0].attempted - report.attacks[0].broken
+    );
 }
