@@ -32,6 +32,15 @@ pub enum Suite {
     Standard,
     /// As `Standard` with 5 restarts of APGD-CE and 10000 Square queries.
     Full,
+    /// FGSM alone (a weak baseline).
+    Fgsm,
+    /// PGD alone with `steps` steps of `2.5 eps / steps` and `restarts` random starts.
+    Pgd {
+        /// Steps per restart.
+        steps: usize,
+        /// Random restarts.
+        restarts: usize,
+    },
 }
 
 impl std::str::FromStr for Suite {
@@ -42,10 +51,11 @@ impl std::str::FromStr for Suite {
             "quick" => Ok(Self::Quick),
             "standard" => Ok(Self::Standard),
             "full" => Ok(Self::Full),
+            "fgsm" => Ok(Self::Fgsm),
             _ => Err(ParamError {
                 name: "suite",
                 value: s.to_string(),
-                expected: "quick, standard or full",
+                expected: "quick, standard, full or fgsm",
             }),
         }
     }
@@ -138,6 +148,17 @@ pub fn transfer<const D: usize, T: Differentiable<D> + ?Sized>(
 }
 
 impl Suite {
+    /// The suite's name for reports.
+    pub fn name(self) -> String {
+        match self {
+            Self::Quick => "quick".to_string(),
+            Self::Standard => "standard".to_string(),
+            Self::Full => "full".to_string(),
+            Self::Fgsm => "fgsm".to_string(),
+            Self::Pgd { steps, restarts } => format!("pgd-{steps}x{restarts}"),
+        }
+    }
+
     /// The suite's attacks for `threat` on a model with `num_classes` outputs.
     ///
     /// # Errors
@@ -214,8 +235,8 @@ pub struct SanityFlag {
 /// The outcome of evaluating a model at one eps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// The suite.
-    pub suite: Suite,
+    /// The suite's name.
+    pub suite: String,
     /// The threat model.
     pub threat: ThreatModel,
     /// The seed of the attacks' random stream.
@@ -431,7 +452,7 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     });
 
     Ok(EvalReport {
-        suite,
+        suite: suite.name(),
         threat: threat.clone(),
         seed,
         samples: clean.len(),

@@ -1,6 +1,9 @@
 //! `harden`: train, attack and evaluate adversarially robust models from the command line.
 
+mod eval;
 mod info;
+mod output;
+mod plot;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure clean and robust accuracy of saved weights under an attack suite.
+    Eval(Box<eval::EvalArgs>),
     /// List compiled-in backends and working devices, known datasets and built-in models.
     Info(info::InfoArgs),
 }
@@ -23,6 +28,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
         Command::Info(args) => info::run(&args),
     };
     match result {

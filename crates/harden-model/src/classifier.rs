@@ -66,6 +66,12 @@ impl ModelConfig {
         Ok(config)
     }
 
+    /// The number of output logits harden uses for `num_classes` classes: one logit for a
+    /// binary task (binary cross-entropy), one per class otherwise.
+    pub fn outputs_for_classes(num_classes: usize) -> usize {
+        if num_classes == 2 { 1 } else { num_classes }
+    }
+
     /// The model's name as the CLI spells it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -1,0 +1,257 @@
+//! `harden eval`: clean and robust accuracy of a saved model under an attack suite.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Int, Tensor};
+use harden_adversarial::suite::{CurvePoint, EvalReport, evaluate, robustness_curve};
+use harden_adversarial::{Differentiable, Norm, Suite, ThreatModel};
+use harden_data::source::{DatasetSource, default_data_dir};
+use harden_data::{ArrayBatcher, ArrayDataset};
+use harden_model::{Model, ModelConfig, parse_device, store};
+use serde::Serialize;
+
+use crate::output;
+
+/// Arguments of `harden eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Weights file: `.bpk`, or `.safetensors` in PyTorch layout.
+    model_file: PathBuf,
+    /// Architecture of the weights: mlp, small-cnn or madry-cnn.
+    #[arg(long)]
+    model: String,
+    /// Hidden layer widths of an MLP, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "128")]
+    hidden: Vec<usize>,
+    /// Dataset whose test split is evaluated: digits, breast-cancer, mnist, fashion-mnist,
+    /// csv:PATH.
+    #[arg(long, default_value = "digits")]
+    dataset: String,
+    /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Attack ensemble: quick (PGD-20), standard (APGD-CE, APGD-T, Square) or full.
+    #[arg(long, conflicts_with = "attack")]
+    suite: Option<String>,
+    /// A single attack instead of a suite: fgsm or pgd (with --steps and --restarts).
+    #[arg(long)]
+    attack: Option<String>,
+    /// PGD steps (with --attack pgd); the step size is 2.5 eps / steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// PGD random restarts (with --attack pgd).
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// Threat model norm: linf or l2.
+    #[arg(long, default_value = "linf")]
+    norm: String,
+    /// Radius of the threat model.
+    #[arg(long, allow_negative_numbers = true)]
+    eps: Option<f64>,
+    /// Radii of a robustness curve, comma-separated (e.g. 0,0.1,0.2,0.3).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    eps_list: Vec<f64>,
+    /// Evaluate only the first N test samples.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Seed of the attacks' random starts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Weights of a surrogate model for a transfer attack.
+    #[arg(long)]
+    surrogate: Option<PathBuf>,
+    /// Architecture of the surrogate (default: --model).
+    #[arg(long)]
+    surrogate_model: Option<String>,
+    /// Hidden widths of an MLP surrogate (default: --hidden).
+    #[arg(long, value_delimiter = ',')]
+    surrogate_hidden: Vec<usize>,
+    /// Write the JSON report to this file instead of standard output.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write an SVG plot of robust accuracy against eps.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// The JSON report of `harden eval`.
+#[derive(Debug, Serialize)]
+struct Report {
+    harden: &'static str,
+    model_file: PathBuf,
+    model: ModelConfig,
+    dataset: String,
+    split: &'static str,
+    device: String,
+    evaluation: EvalReport,
+    curve: Vec<CurvePoint>,
+    curve_flag: Option<harden_adversarial::suite::SanityFlag>,
+}
+
+fn suite(args: &EvalArgs) -> Result<Suite> {
+    match (&args.suite, &args.attack) {
+        (Some(s), None) => Ok(s.parse()?),
+        (None, Some(a)) => match a.as_str() {
+            "fgsm" => Ok(Suite::Fgsm),
+            "pgd" => Ok(Suite::Pgd {
+                steps: args.steps,
+                restarts: args.restarts,
+            }),
+            other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
+        },
+        (None, None) => Ok(Suite::Standard),
+        (Some(_), Some(_)) => bail!("--suite and --attack exclude each other"),
+    }
+}
+
+/// Builds `name`'s architecture for `data` and loads `file` into it.
+pub fn load_model(
+    file: &Path,
+    name: &str,
+    hidden: &[usize],
+    data: &ArrayDataset,
+    device: &Device,
+) -> Result<(ModelConfig, Model)> {
+    let outputs = ModelConfig::outputs_for_classes(data.num_classes());
+    let config =
+        ModelConfig::for_data(name, data.sample_shape(), outputs, hidden).context("--model")?;
+    let model = store::load(config.init(device), file)?;
+    Ok((config, model))
+}
+
+fn batches(
+    data: &ArrayDataset,
+    n: usize,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<(Tensor<4>, Tensor<1, Int>)>> {
+    // Every sample is viewed as an image [C, H, W]; tables as [1, 1, F].
+    let shape: Vec<usize> = match data.sample_shape() {
+        [c, h, w] => vec![*c, *h, *w],
+        other => vec![1, 1, other.iter().product()],
+    };
+    let data = data.clone().reshape(shape)?;
+    let batcher = ArrayBatcher::<4>::for_dataset(&data)?;
+    let indices: Vec<usize> = (0..n).collect();
+    Ok(indices
+        .chunks(batch_size)
+        .map(|chunk| {
+            let b = batcher.gather(&data, chunk, device);
+            (b.inputs, b.labels)
+        })
+        .collect())
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("invalid --batch-size 0: expected at least 1");
+    }
+    let suite = suite(args)?;
+    let norm: Norm = args.norm.parse().context("--norm")?;
+    let eps = match (args.eps, args.eps_list.iter().copied().reduce(f64::max)) {
+        (Some(e), _) => e,
+        (None, Some(e)) => e,
+        (None, None) => bail!("missing --eps (or --eps-list): the radius of the threat model"),
+    };
+    let threat = ThreatModel::new(norm, eps).context("--eps")?;
+    for &e in &args.eps_list {
+        ThreatModel::new(norm, e).context("--eps-list")?;
+    }
+    let source: DatasetSource = args.dataset.parse().context("--dataset")?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let test = source.load(&data_dir)?.test;
+    let n = args.samples.unwrap_or(test.len()).min(test.len());
+    if n == 0 {
+        bail!("invalid --samples 0: expected at least 1");
+    }
+    let device = parse_device(&args.device).context("--device")?;
+    let (config, model) = load_model(&args.model_file, &args.model, &args.hidden, &test, &device)?;
+    let surrogate = match &args.surrogate {
+        Some(file) => {
+            let name = args.surrogate_model.as_deref().unwrap_or(&args.model);
+            let hidden = if args.surrogate_hidden.is_empty() {
+                &args.hidden
+            } else {
+                &args.surrogate_hidden
+            };
+            Some(
+                load_model(file, name, hidden, &test, &device)
+                    .context("--surrogate")?
+                    .1,
+            )
+        }
+        None => None,
+    };
+    let data = batches(&test, n, args.batch_size, &device)?;
+    let f = |x: Tensor<4>| model.forward(x);
+    let g = surrogate.as_ref().map(|s| move |x: Tensor<4>| s.forward(x));
+    let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<4>);
+    let evaluation = evaluate(&f, g_dyn, &data, suite, &threat, args.seed)?;
+    let (curve, curve_flag) = if args.eps_list.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let (curve, flag) = robustness_curve(&f, &data, suite, &threat, &args.eps_list, args.seed)?;
+        (curve, Some(flag))
+    };
+    let report = Report {
+        harden: env!("CARGO_PKG_VERSION"),
+        model_file: args.model_file.clone(),
+        model: config,
+        dataset: source.to_string(),
+        split: "test",
+        device: harden_model::device::describe(&device),
+        evaluation,
+        curve,
+        curve_flag,
+    };
+    if let Some(path) = &args.plot {
+        let points = if report.curve.is_empty() {
+            vec![
+                CurvePoint {
+                    eps: 0.0,
+                    robust_accuracy: report.evaluation.clean_accuracy,
+                },
+                CurvePoint {
+                    eps,
+                    robust_accuracy: report.evaluation.robust_accuracy,
+                },
+            ]
+        } else {
+            report.curve.clone()
+        };
+        output::write_atomically(path, |tmp| {
+            crate::plot::robustness_svg(tmp, &points, &report.evaluation.suite)
+        })
+        .with_context(|| format!("--plot {}", path.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    match &args.report {
+        Some(path) => {
+            output::write_atomically(path, |tmp| Ok(std::fs::write(tmp, &json)?))
+                .with_context(|| format!("--report {}", path.display()))?;
+            let e = &report.evaluation;
+            println!(
+                "{}: clean {:.4}, robust {:.4} ({} suite, {} eps {}, {} samples)",
+                args.model_file.display(),
+                e.clean_accuracy,
+                e.robust_accuracy,
+                e.suite,
+                norm.name(),
+                eps,
+                e.samples
+            );
+            for flag in e.flags.iter().filter(|f| f.raised) {
+                println!("warning: {}: {}", flag.name, flag.evidence);
+            }
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `harden eval` through the real binary.
+
+use assert_cmd::Command;
+use burn::tensor::Device;
+use harden_model::store::{self, WeightsFormat};
+use harden_model::{MlpConfig, ModelConfig};
+use predicates::str::contains;
+
+fn harden() -> Command {
+    Command::cargo_bin("harden").unwrap()
+}
+
+/// Writes an untrained digits MLP 64-16-10 in both formats; returns the folder.
+fn weights() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    device.seed(0);
+    let model = ModelConfig::Mlp(MlpConfig::new(64, vec![16], 10)).init(&device);
+    store::save(&model, &dir.path().join("m.bpk"), WeightsFormat::Burnpack).unwrap();
+    store::save(
+        &model,
+        &dir.path().join("m.safetensors"),
+        WeightsFormat::PytorchSafetensors,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn eval_writes_a_json_report_and_a_plot() {
+    let dir = weights();
+    let report = dir.path().join("report.json");
+    let plot = dir.path().join("curve.svg");
+    harden()
+        .args([
+            "eval",
+            "--model",
+            "mlp",
+            "--hidden",
+            "16",
+            "--dataset",
+            "digits",
+            "--device",
+            "flex",
+        ])
+        .args([
+            "--attack",
+            "pgd",
+            "--steps",
+            "5",
+            "--eps-list",
+            "0,0.05,0.1",
+            "--samples",
+            "100",
+        ])
+        .arg(dir.path().join("m.safetensors"))
+        .arg("--report")
+        .arg(&report)
+        .arg("--plot")
+        .arg(&plot)
+        .assert()
+        .success()
+        .stdout(contains("pgd-5x1 suite"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let e = &v["evaluation"];
+    assert_eq!(e["samples"], 100);
+    assert_eq!(e["threat"]["eps"], 0.1);
+    assert!(e["robust_accuracy"].as_f64().unwrap() <= e["clean_accuracy"].as_f64().unwrap());
+    assert_eq!(v["curve"].as_array().unwrap().len(), 3);
+    assert!(
+        e["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"].as_str().unwrap().contains("zero"))
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("robust accuracy"),
+        "{}",
+        &svg[..100.min(svg.len())]
+    );
+}
+
+#[test]
+fn eval_prints_json_to_stdout_with_the_standard_suite() {
+    let dir = weights();
+    let out = harden()
+        .args([
+            "eval",
+            "--model",
+            "mlp",
+            "--hidden",
+            "16",
+            "--device",
+            "flex",
+            "--eps",
+            "0.1",
+            "--samples",
+            "20",
+        ])
+        .arg(dir.path().join("m.bpk"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let names: Vec<&str> = v["evaluation"]["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["apgd-ce", "apgd-t", "square"]);
+}
+
+#[test]
+fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
+    let dir = weights();
+    let bpk = dir.path().join("m.bpk");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--model", "mlp", "--hidden", "16", "--eps", "-0.1"],
+            "eps",
+        ),
+        (vec!["--model", "mlp", "--hidden", "16"], "missing --eps"),
+        (
+            vec!["--model", "mlp", "--hidden", "32", "--eps", "0.1"],
+            "do not match",
+        ),
+        (vec!["--model", "resnet", "--eps", "0.1"], "unknown model"),
+        (
+            vec![
+                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--device", "tpu",
+            ],
+            "unknown device",
+        ),
+        (
+            vec![
+                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--suite", "strong",
+            ],
+            "quick, standard",
+        ),
+        (
+            vec![
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--eps",
+                "0.1",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                "/nonexistent",
+            ],
+            "--data-dir",
+        ),
+        (
+            vec![
+                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--norm", "l3",
+            ],
+            "linf or l2",
+        ),
+    ];
+    for (args, message) in cases {
+        harden()
+            .arg("eval")
+            .arg(&bpk)
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(contains(message));
+    }
+    harden()
+        .args(["eval", "--model", "mlp", "--eps", "0.1"])
+        .arg(dir.path().join("missing.bpk"))
+        .assert()
+        .code(2)
+        .stderr(contains("missing.bpk: cannot load model: no such file"));
+}
