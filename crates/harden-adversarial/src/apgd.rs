@@ -226,9 +226,7 @@ impl Apgd {
                 .equal(labels.clone())
                 .bool_not();
             best.offer(out.adversarial, out.loss, broken);
-            gradients.samples = gradients.samples.max(out.gradients.samples);
-            gradients.zero = gradients.zero.max(out.gradients.zero);
-            gradients.non_finite = gradients.non_finite.max(out.gradients.non_finite);
+            gradients.merge(out.gradients);
         }
         match best.into_inner() {
             Some((adversarial, loss, success)) => AttackOutput {
@@ -288,9 +286,7 @@ impl Apgd {
             };
             let (mut loss, grad, success) = evaluate(x.clone());
             let (check, mut grad) = check_gradient(grad, n);
-            gradients.samples = gradients.samples.max(check.samples);
-            gradients.zero = gradients.zero.max(check.zero);
-            gradients.non_finite = gradients.non_finite.max(check.non_finite);
+            gradients.merge(check);
             best.offer(x.clone(), loss.clone(), success);
             let mut x_best = x.clone();
             let mut grad_best = grad.clone();

@@ -145,10 +145,18 @@ pub struct GradientCheck {
 }
 
 impl GradientCheck {
-    fn merge(&mut self, other: Self) {
+    /// Combines checks of the same samples (restarts, targets): the worst of each count.
+    pub(crate) fn merge(&mut self, other: Self) {
         self.samples = self.samples.max(other.samples);
         self.zero = self.zero.max(other.zero);
         self.non_finite = self.non_finite.max(other.non_finite);
+    }
+
+    /// Combines checks of different samples (batches, subsets): the sum of each count.
+    pub(crate) fn add(&mut self, other: Self) {
+        self.samples += other.samples;
+        self.zero += other.zero;
+        self.non_finite += other.non_finite;
     }
 }
 

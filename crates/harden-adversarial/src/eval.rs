@@ -45,15 +45,14 @@ impl BatchEval {
                 *a += b;
             }
             for (a, b) in self.gradients.iter_mut().zip(other.gradients) {
-                a.samples += b.samples;
-                a.zero += b.zero;
-                a.non_finite += b.non_finite;
+                a.add(b);
             }
         }
     }
 }
 
-fn share(v: &[bool]) -> f64 {
+/// Share of `true` values (0 for an empty slice).
+pub(crate) fn share(v: &[bool]) -> f64 {
     if v.is_empty() {
         0.0
     } else {

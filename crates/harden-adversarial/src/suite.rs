@@ -14,7 +14,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ParamError;
-use crate::eval::to_bools;
+use crate::eval::{share, to_bools};
 use crate::loss::correct;
 use crate::{
     Apgd, ApgdConfig, ApgdLoss, AttackOutput, AttackRng, Differentiable, GradientCheck, Pgd,
@@ -316,9 +316,7 @@ pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
             let broken = to_bools(out.success);
             result.seconds += start.elapsed().as_secs_f64();
             result.attempted += still.len();
-            result.gradients.samples += out.gradients.samples;
-            result.gradients.zero += out.gradients.zero;
-            result.gradients.non_finite += out.gradients.non_finite;
+            result.gradients.add(out.gradients);
             for (k, &i) in still.iter().enumerate() {
                 if broken[k] {
                     robust[i as usize] = false;
@@ -330,14 +328,6 @@ pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
         robust_all.extend(robust);
     }
     (clean_all, robust_all, results)
-}
-
-fn share(v: &[bool]) -> f64 {
-    if v.is_empty() {
-        0.0
-    } else {
-        v.iter().filter(|&&b| b).count() as f64 / v.len() as f64
-    }
 }
 
 /// Evaluates `model` on `batches` with `suite` at `threat`, with sanity flags. With a
