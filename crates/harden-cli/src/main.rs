@@ -1,6 +1,7 @@
 //! `harden`: train, attack and evaluate adversarially robust models from the command line.
 
 mod eval;
+mod export;
 mod info;
 mod output;
 mod plot;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Measure clean and robust accuracy of saved weights under an attack suite.
     Eval(Box<eval::EvalArgs>),
+    /// Convert weights between burnpack (.bpk) and PyTorch-layout safetensors.
+    Export(export::ExportArgs),
     /// List compiled-in backends and working devices, known datasets and built-in models.
     Info(info::InfoArgs),
 }
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Info(args) => info::run(&args),
     };
     match result {

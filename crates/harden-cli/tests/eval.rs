@@ -180,3 +180,60 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
         .code(2)
         .stderr(contains("missing.bpk: cannot load model: no such file"));
 }
+
+#[test]
+fn export_converts_between_formats_and_the_result_evaluates_the_same() {
+    let dir = weights();
+    let bpk = dir.path().join("m.bpk");
+    let out = dir.path().join("converted.safetensors");
+    harden()
+        .args([
+            "export",
+            "--model",
+            "mlp",
+            "--hidden",
+            "16",
+            "--format",
+            "safetensors",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&bpk)
+        .assert()
+        .success();
+    let eval = |file: &std::path::Path| {
+        let stdout = harden()
+            .args([
+                "eval", "--model", "mlp", "--hidden", "16", "--device", "flex", "--attack", "fgsm",
+                "--eps", "0.1",
+            ])
+            .arg(file)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        (
+            v["evaluation"]["clean_accuracy"].clone(),
+            v["evaluation"]["robust_accuracy"].clone(),
+        )
+    };
+    assert_eq!(eval(&bpk), eval(&out));
+    harden()
+        .args([
+            "export", "--model", "mlp", "--hidden", "16", "--format", "onnx",
+        ])
+        .arg(&bpk)
+        .assert()
+        .code(2)
+        .stderr(contains("expected safetensors or bpk"));
+    harden()
+        .args([
+            "export", "--model", "mlp", "--hidden", "16", "--format", "bpk",
+        ])
+        .arg(&bpk)
+        .assert()
+        .code(2)
+        .stderr(contains("would overwrite"));
+}
