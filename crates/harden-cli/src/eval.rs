@@ -16,7 +16,8 @@ use crate::output;
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Weights file: `.bpk`, or `.safetensors` in PyTorch layout.
+    /// Weights file: `.bpk`, `.safetensors` in PyTorch layout, or a PyTorch `.pt` / `.pth`
+    /// state_dict of the equivalent `nn.Sequential`.
     model_file: PathBuf,
     /// Architecture of the weights: mlp, small-cnn or madry-cnn.
     #[arg(long)]

@@ -16,12 +16,14 @@
 //! | `MadryCnn` | `Sequential(Conv2d(c,32,5,padding=2), ReLU(), MaxPool2d(2), Conv2d(32,64,5,padding=2), ReLU(), MaxPool2d(2), Flatten(), Linear(64*h*w,1024), ReLU(), Linear(1024,n))` | `conv1` -> `0`, `conv2` -> `3`, `fc1` -> `7`, `fc2` -> `9` |
 //!
 //! So `model.load_state_dict(safetensors.torch.load_file(path))` works on that `Sequential`.
+//! The other way, a `state_dict` of that `Sequential` loads into the harden model, from
+//! `.safetensors` or from `torch.save`'s `.pt` / `.pth` (through burn-store's `PytorchStore`).
 
 use std::path::{Path, PathBuf};
 
 use burn::store::{
     ApplyResult, BurnToPyTorchAdapter, BurnpackStore, ModuleSnapshot, PyTorchToBurnAdapter,
-    SafetensorsStore,
+    PytorchStore, SafetensorsStore,
 };
 
 use crate::{Model, ModelError};
@@ -33,6 +35,8 @@ pub enum WeightsFormat {
     Burnpack,
     /// safetensors in PyTorch names and layouts (`.safetensors`).
     PytorchSafetensors,
+    /// A PyTorch `state_dict` saved by `torch.save` (`.pt`, `.pth`); read only.
+    PytorchPickle,
 }
 
 impl WeightsFormat {
@@ -45,9 +49,11 @@ impl WeightsFormat {
         match path.extension().and_then(|e| e.to_str()) {
             Some("bpk") => Ok(Self::Burnpack),
             Some("safetensors") => Ok(Self::PytorchSafetensors),
+            Some("pt" | "pth") => Ok(Self::PytorchPickle),
             _ => Err(ModelError::Load {
                 path: path.to_path_buf(),
-                message: "unknown weights format: expected a .bpk or .safetensors file".to_string(),
+                message: "unknown weights format: expected a .bpk, .safetensors, .pt or .pth file"
+                    .to_string(),
             }),
         }
     }
@@ -57,6 +63,7 @@ impl WeightsFormat {
         match self {
             Self::Burnpack => "bpk",
             Self::PytorchSafetensors => "safetensors",
+            Self::PytorchPickle => "pt",
         }
     }
 }
@@ -112,8 +119,17 @@ fn regex_escape(s: &str) -> String {
 ///
 /// # Errors
 ///
-/// [`ModelError::Save`] when the file cannot be written.
+/// [`ModelError::Save`] when the file cannot be written, or for
+/// [`WeightsFormat::PytorchPickle`] (write `.safetensors` for PyTorch instead).
 pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), ModelError> {
+    if format == WeightsFormat::PytorchPickle {
+        return Err(ModelError::Save {
+            path: path.to_path_buf(),
+            message: "harden reads .pt files but does not write them; write .safetensors, which \
+                      PyTorch loads with safetensors.torch.load_file"
+                .to_string(),
+        });
+    }
     write_atomically(path, |tmp| match format {
         WeightsFormat::Burnpack => {
             let mut store = BurnpackStore::from_file(tmp)
@@ -121,6 +137,7 @@ pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), Mod
                 .overwrite(true);
             model.save_into(&mut store).map_err(|e| e.to_string())
         }
+        WeightsFormat::PytorchPickle => unreachable!("refused above"),
         WeightsFormat::PytorchSafetensors => {
             let mut store = SafetensorsStore::from_file(tmp)
                 .overwrite(true)
@@ -166,6 +183,20 @@ pub fn load(mut model: Model, path: &Path) -> Result<Model, ModelError> {
                 .allow_partial(true)
                 .skip_enum_variants(true)
                 .with_from_adapter(PyTorchToBurnAdapter);
+            for (from, to) in prefix_patterns(&model, false) {
+                store = store.with_key_remapping(from, to);
+            }
+            model
+                .load_from(&mut store)
+                .map_err(|e| load_err(e.to_string()))?
+        }
+        WeightsFormat::PytorchPickle => {
+            // Names stay as written (the Sequential indices are remapped below), so burn-store's
+            // renumbering of gaps in indices is turned off.
+            let mut store = PytorchStore::from_file(path)
+                .validate(false)
+                .allow_partial(true)
+                .map_indices_contiguous(false);
             for (from, to) in prefix_patterns(&model, false) {
                 store = store.with_key_remapping(from, to);
             }

@@ -233,3 +233,41 @@ fn invalid_configurations_are_errors_not_panics() {
     );
     assert!(ModelConfig::for_data("small-cnn", &[1, 8, 8], 10, &[]).is_ok());
 }
+
+/// `tests/fixtures/mlp.pt`: the state_dict of PyTorch's `Sequential(Flatten(), Linear(4, 3),
+/// ReLU(), Linear(3, 2))` in `torch.save`'s format, written by `tests/fixtures/make_pt.py`.
+#[test]
+fn a_torch_save_state_dict_loads_into_the_equivalent_mlp() {
+    let device = device();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlp.pt");
+    let model = ModelConfig::Mlp(MlpConfig::new(4, vec![3], 2)).init(&device);
+    let model = store::load(model, &path).unwrap();
+    // The fixture's values: weight1[o][i] = 0.1 (4o + i) - 0.6, bias1 = [0.1, -0.2, 0.3],
+    // weight2[o][i] = -0.25 (3o + i) + 0.5, bias2 = [0.05, -0.05].
+    let x = [0.5f32, -1.0, 2.0, 0.25];
+    let w1 = |o: usize, i: usize| 0.1 * (4 * o + i) as f32 - 0.6;
+    let b1 = [0.1f32, -0.2, 0.3];
+    let w2 = |o: usize, i: usize| -0.25 * (3 * o + i) as f32 + 0.5;
+    let b2 = [0.05f32, -0.05];
+    let h: Vec<f32> = (0..3)
+        .map(|o| (b1[o] + (0..4).map(|i| w1(o, i) * x[i]).sum::<f32>()).max(0.0))
+        .collect();
+    let expected: Vec<f32> = (0..2)
+        .map(|o| b2[o] + (0..3).map(|i| w2(o, i) * h[i]).sum::<f32>())
+        .collect();
+    let got = outputs4(&model, Tensor::<2>::from_floats([x], &device));
+    for (g, e) in got.iter().zip(&expected) {
+        assert!((g - e).abs() < 1e-5, "{got:?} vs {expected:?}");
+    }
+    let wrong = ModelConfig::Mlp(MlpConfig::new(4, vec![5], 2)).init(&device);
+    assert!(matches!(
+        store::load(wrong, &path).unwrap_err(),
+        ModelError::Mismatch { .. }
+    ));
+    let err = store::save(&model, &Path::new("x.pt"), WeightsFormat::PytorchPickle).unwrap_err();
+    assert!(err.to_string().contains("write .safetensors"), "{err}");
+}
+
+fn outputs4(model: &Model, x: Tensor<2>) -> Vec<f32> {
+    model.forward(x).into_data().try_to_vec().unwrap()
+}
