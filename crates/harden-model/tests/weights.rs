@@ -264,7 +264,7 @@ fn a_torch_save_state_dict_loads_into_the_equivalent_mlp() {
         store::load(wrong, &path).unwrap_err(),
         ModelError::Mismatch { .. }
     ));
-    let err = store::save(&model, &Path::new("x.pt"), WeightsFormat::PytorchPickle).unwrap_err();
+    let err = store::save(&model, Path::new("x.pt"), WeightsFormat::PytorchPickle).unwrap_err();
     assert!(err.to_string().contains("write .safetensors"), "{err}");
 }
 
