@@ -7,7 +7,7 @@
 //!
 //! ```sh
 //! HARDEN_DATA_DIR=../shared/data cargo run --release -p harden-adversarial \
-//!     --example fast_at_mnist -- [epochs] [eval samples] [out.bpk]
+//!     --example fast_at_mnist -- [epochs] [eval samples] [out.bpk] [seed]
 //! ```
 
 use std::path::PathBuf;
@@ -56,25 +56,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs: usize = args.first().map_or(Ok(10), |a| a.parse())?;
     let eval_samples: usize = args.get(1).map_or(Ok(1000), |a| a.parse())?;
     let out = PathBuf::from(args.get(2).map_or("fast-at-mnist.bpk", String::as_str));
+    let seed: u64 = args.get(3).map_or(Ok(0), |a| a.parse())?;
     let splits = DatasetSource::Mnist.load(&default_data_dir())?;
     let (train, test) = (splits.train, splits.test);
 
     let device = Device::flex();
     let train_device = device.clone().autodiff();
-    train_device.seed(0);
+    train_device.seed(seed);
     let mut model = SmallCnnConfig::new([1, 28, 28], 10).init(&train_device);
-    let mut optim = AdamConfig::new().init();
+    // PyTorch's Adam epsilon (burn defaults to 1e-5), as in the reference recipe.
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let threat = ThreatModel::new(Norm::Linf, EPS)?;
     let objective = ObjectiveConfig::FgsmRs {
         attack: PgdConfig::fgsm_rs(threat.clone()),
     }
     .check()?;
     let batcher = ArrayBatcher::<4>::for_dataset(&train)?;
-    let mut rng = AttackRng::new(0);
+    let mut rng = AttackRng::new(seed);
     let steps_per_epoch = train.len() / BATCH;
     let start = Instant::now();
     for epoch in 0..epochs {
-        let order = shuffled_indices(train.len(), epoch as u64);
+        let order = shuffled_indices(train.len(), seed.wrapping_mul(1000) + epoch as u64);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (step, chunk) in order.chunks(BATCH).take(steps_per_epoch).enumerate() {
             let lr = learning_rate(
