@@ -1,17 +1,17 @@
 //! `harden eval`: clean and robust accuracy of a saved model under an attack suite.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor};
 use harden_adversarial::suite::{CurvePoint, EvalReport, evaluate, robustness_curve};
 use harden_adversarial::{Differentiable, Norm, Suite, ThreatModel};
-use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::{ArrayBatcher, ArrayDataset};
-use harden_model::{Model, ModelConfig, parse_device, store};
+use harden_model::{ModelConfig, parse_device};
 use serde::Serialize;
 
 use crate::output;
+use crate::weights_args::{WeightsArgs, load_model};
 
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
@@ -19,19 +19,8 @@ pub struct EvalArgs {
     /// Weights file: `.bpk`, `.safetensors` in PyTorch layout, or a PyTorch `.pt` / `.pth`
     /// state_dict of the equivalent `nn.Sequential`.
     model_file: PathBuf,
-    /// Architecture of the weights: mlp, small-cnn or madry-cnn.
-    #[arg(long)]
-    model: String,
-    /// Hidden layer widths of an MLP, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "128")]
-    hidden: Vec<usize>,
-    /// Dataset whose test split is evaluated: digits, breast-cancer, mnist, fashion-mnist,
-    /// csv:PATH.
-    #[arg(long, default_value = "digits")]
-    dataset: String,
-    /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    weights: WeightsArgs,
     /// Attack ensemble: quick (PGD-20), standard (APGD-CE, APGD-T, Square) or full.
     #[arg(long, conflicts_with = "attack")]
     suite: Option<String>,
@@ -112,21 +101,6 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
     }
 }
 
-/// Builds `name`'s architecture for `data` and loads `file` into it.
-pub fn load_model(
-    file: &Path,
-    name: &str,
-    hidden: &[usize],
-    data: &ArrayDataset,
-    device: &Device,
-) -> Result<(ModelConfig, Model)> {
-    let outputs = ModelConfig::outputs_for_classes(data.num_classes());
-    let config =
-        ModelConfig::for_data(name, data.sample_shape(), outputs, hidden).context("--model")?;
-    let model = store::load(config.init(device), file)?;
-    Ok((config, model))
-}
-
 fn batches(
     data: &ArrayDataset,
     n: usize,
@@ -165,20 +139,27 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for &e in &args.eps_list {
         ThreatModel::new(norm, e).context("--eps-list")?;
     }
-    let source: DatasetSource = args.dataset.parse().context("--dataset")?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    let test = source.load(&data_dir)?.test;
+    let (source, test) = args.weights.test_split()?;
     let n = args.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
     }
     let device = parse_device(&args.device).context("--device")?;
-    let (config, model) = load_model(&args.model_file, &args.model, &args.hidden, &test, &device)?;
+    let (config, model) = load_model(
+        &args.model_file,
+        &args.weights.model,
+        &args.weights.hidden,
+        &test,
+        &device,
+    )?;
     let surrogate = match &args.surrogate {
         Some(file) => {
-            let name = args.surrogate_model.as_deref().unwrap_or(&args.model);
+            let name = args
+                .surrogate_model
+                .as_deref()
+                .unwrap_or(&args.weights.model);
             let hidden = if args.surrogate_hidden.is_empty() {
-                &args.hidden
+                &args.weights.hidden
             } else {
                 &args.surrogate_hidden
             };

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use harden_data::source::{DatasetSource, default_data_dir};
+use anyhow::{Result, bail};
 use harden_model::parse_device;
 use harden_model::store::{self, WeightsFormat};
 
-use crate::eval::load_model;
+use crate::weights_args::{WeightsArgs, load_model};
 
 /// Arguments of `harden export`.
 #[derive(Debug, clap::Args)]
@@ -20,18 +19,8 @@ pub struct ExportArgs {
     /// Output file (default: the input with the new extension).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Architecture of the weights: mlp, small-cnn or madry-cnn.
-    #[arg(long)]
-    model: String,
-    /// Hidden layer widths of an MLP, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "128")]
-    hidden: Vec<usize>,
-    /// Dataset the model was trained on (fixes input shape and classes).
-    #[arg(long, default_value = "digits")]
-    dataset: String,
-    /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    weights: WeightsArgs,
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
@@ -47,11 +36,15 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     if out == args.model_file {
         bail!("--out {} would overwrite the input file", out.display());
     }
-    let source: DatasetSource = args.dataset.parse().context("--dataset")?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    let test = source.load(&data_dir)?.test;
+    let (_, test) = args.weights.test_split()?;
     let device = parse_device("auto")?;
-    let (config, model) = load_model(&args.model_file, &args.model, &args.hidden, &test, &device)?;
+    let (config, model) = load_model(
+        &args.model_file,
+        &args.weights.model,
+        &args.weights.hidden,
+        &test,
+        &device,
+    )?;
     store::save(&model, &out, format)?;
     println!(
         "{} ({}) -> {}",

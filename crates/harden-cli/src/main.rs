@@ -5,6 +5,7 @@ mod export;
 mod info;
 mod output;
 mod plot;
+mod weights_args;
 
 use std::process::ExitCode;
 
