@@ -111,9 +111,9 @@ impl PgdConfig {
     ///
     /// # Errors
     ///
-    /// [`ParamError`] for `steps` or `restarts` of 0, or a `step_size` that is not finite and
-    /// positive (or negative, when eps = 0), or an invalid threat model. With eps = 0 the
-    /// attack returns the clean input.
+    /// [`ParamError`] for `steps` or `restarts` of 0, a `step_size` that is not finite and
+    /// positive (with eps = 0, where the attack returns the clean input, a step of 0 is
+    /// allowed), or an invalid threat model.
     pub fn check(mut self) -> Result<Pgd, ParamError> {
         self.threat = self.threat.checked()?;
         check_at_least_one("steps", self.steps)?;

@@ -330,6 +330,16 @@ pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
     (clean_all, robust_all, results)
 }
 
+/// Number of classes the model predicts (a single logit counts as 2), from one sample.
+fn num_classes<const D: usize, M: Differentiable<D>>(
+    model: &M,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+) -> usize {
+    batches.first().map_or(2, |(x, _)| {
+        model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
+    })
+}
+
 /// Evaluates `model` on `batches` with `suite` at `threat`, with sanity flags. With a
 /// `surrogate`, a transfer attack (APGD-CE crafted on the surrogate) runs after the suite.
 ///
@@ -347,9 +357,7 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     threat: &ThreatModel,
     seed: u64,
 ) -> Result<EvalReport, ParamError> {
-    let num_classes = batches.first().map_or(2, |(x, _)| {
-        model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
-    });
+    let num_classes = num_classes(model, batches);
     let mut attacks = suite.attacks(threat, num_classes)?;
     if surrogate.is_some() {
         attacks.push(SuiteAttack::Transfer(
@@ -476,9 +484,7 @@ pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
     eps_list: &[f64],
     seed: u64,
 ) -> Result<(Vec<CurvePoint>, SanityFlag), ParamError> {
-    let num_classes = batches.first().map_or(2, |(x, _)| {
-        model.logits(x.clone().narrow(0, 0, 1)).dims()[1].max(2)
-    });
+    let num_classes = num_classes(model, batches);
     let mut points = Vec::with_capacity(eps_list.len());
     for &eps in eps_list {
         let t = threat.clone().with_eps(eps)?;

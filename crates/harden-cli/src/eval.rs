@@ -145,13 +145,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         bail!("invalid --samples 0: expected at least 1");
     }
     let device = parse_device(&args.device).context("--device")?;
-    let (config, model) = load_model(
-        &args.model_file,
-        &args.weights.model,
-        &args.weights.hidden,
-        &test,
-        &device,
-    )?;
+    let (config, model) = args.weights.load(&args.model_file, &test, &device)?;
     let surrogate = match &args.surrogate {
         Some(file) => {
             let name = args

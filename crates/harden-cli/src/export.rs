@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use harden_model::parse_device;
 use harden_model::store::{self, WeightsFormat};
 
-use crate::weights_args::{WeightsArgs, load_model};
+use crate::weights_args::WeightsArgs;
 
 /// Arguments of `harden export`.
 #[derive(Debug, clap::Args)]
@@ -38,13 +38,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     }
     let (_, test) = args.weights.test_split()?;
     let device = parse_device("auto")?;
-    let (config, model) = load_model(
-        &args.model_file,
-        &args.weights.model,
-        &args.weights.hidden,
-        &test,
-        &device,
-    )?;
+    let (config, model) = args.weights.load(&args.model_file, &test, &device)?;
     store::save(&model, &out, format)?;
     println!(
         "{} ({}) -> {}",

@@ -34,6 +34,16 @@ impl WeightsArgs {
         let test = source.load(&data_dir)?.test;
         Ok((source, test))
     }
+
+    /// Loads `file` into the architecture these flags name, sized for `data`.
+    pub fn load(
+        &self,
+        file: &Path,
+        data: &ArrayDataset,
+        device: &Device,
+    ) -> Result<(ModelConfig, Model)> {
+        load_model(file, &self.model, &self.hidden, data, device)
+    }
 }
 
 /// Builds `name`'s architecture for `data` and loads `file` into it.
