@@ -18,6 +18,10 @@ use crate::error::{
 use crate::loss::{cross_entropy, predictions};
 use crate::{AttackRng, Differentiable, Norm, ThreatModel};
 
+fn start_in_box_default() -> bool {
+    true
+}
+
 /// FGSM-RS step size as a multiple of eps, as in Wong, Rice & Kolter 2020.
 pub const FGSM_RS_ALPHA: f64 = 1.25;
 
@@ -36,6 +40,11 @@ pub struct PgdConfig {
     pub restarts: usize,
     /// Start from a uniformly random point of the ball rather than the clean input.
     pub random_start: bool,
+    /// Project the random start into the box (true) or take the first gradient at a point of
+    /// the ball that may leave the box (false, as the reference fast adversarial training
+    /// does; every step is still projected onto ball and box).
+    #[serde(default = "start_in_box_default")]
+    pub start_in_box: bool,
     /// Keep, per sample, the best point visited (true), or return the last iterate (false,
     /// as adversarial training does).
     pub keep_best: bool,
@@ -51,6 +60,7 @@ impl PgdConfig {
             step_size,
             restarts: 1,
             random_start: true,
+            start_in_box: true,
             keep_best: true,
         }
     }
@@ -64,13 +74,17 @@ impl PgdConfig {
             step_size: eps,
             restarts: 1,
             random_start: false,
+            start_in_box: true,
             keep_best: true,
         }
     }
 
     /// FGSM with a uniform random start (Wong, Rice & Kolter 2020): one step of size
-    /// [`FGSM_RS_ALPHA`] x eps from a random point of the ball, projected back. Change the step
-    /// with [`with_step_size`](Self::with_step_size).
+    /// [`FGSM_RS_ALPHA`] x eps from a random point of the ball, projected back. As in the
+    /// paper's code the start is not clamped into the box (`start_in_box` false): on MNIST,
+    /// clamping it makes every start on a black pixel non-negative, and training then falls
+    /// into catastrophic overfitting far more often. Change the step with
+    /// [`with_step_size`](Self::with_step_size).
     pub fn fgsm_rs(threat: ThreatModel) -> Self {
         let alpha = FGSM_RS_ALPHA * threat.eps();
         Self {
@@ -79,6 +93,7 @@ impl PgdConfig {
             step_size: alpha,
             restarts: 1,
             random_start: true,
+            start_in_box: false,
             keep_best: false,
         }
     }
@@ -98,6 +113,12 @@ impl PgdConfig {
     /// Sets whether to start from a random point.
     pub fn with_random_start(mut self, random_start: bool) -> Self {
         self.random_start = random_start;
+        self
+    }
+
+    /// Sets whether the random start is projected into the box.
+    pub fn with_start_in_box(mut self, start_in_box: bool) -> Self {
+        self.start_in_box = start_in_box;
         self
     }
 
@@ -361,7 +382,11 @@ impl Pgd {
         let mut last = None;
         for restart in 0..c.restarts {
             let mut x = if c.random_start && threat.eps() > 0.0 {
-                threat.random_point(clean.clone(), rng, mask.clone())
+                if c.start_in_box {
+                    threat.random_point(clean.clone(), rng, mask.clone())
+                } else {
+                    threat.random_point_in_ball(clean.clone(), rng, mask.clone())
+                }
             } else {
                 clean.clone()
             };

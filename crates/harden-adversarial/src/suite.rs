@@ -171,15 +171,31 @@ impl Suite {
     ) -> Result<Vec<SuiteAttack>, ParamError> {
         let eps = threat.eps();
         let pgd_step = if eps > 0.0 { 2.5 * eps / 20.0 } else { 1.0 };
-        if self == Self::Quick {
-            return Ok(vec![SuiteAttack::Pgd(
-                PgdConfig::new(threat.clone(), 20, pgd_step).check()?,
-            )]);
-        }
-        let (restarts, queries) = if self == Self::Full {
-            (5, 10_000)
-        } else {
-            (1, 5_000)
+        let (restarts, queries) = match self {
+            Self::Quick => {
+                return Ok(vec![SuiteAttack::Pgd(
+                    PgdConfig::new(threat.clone(), 20, pgd_step).check()?,
+                )]);
+            }
+            Self::Fgsm => {
+                return Ok(vec![SuiteAttack::Pgd(
+                    PgdConfig::fgsm(threat.clone()).check()?,
+                )]);
+            }
+            Self::Pgd { steps, restarts } => {
+                let step = if eps > 0.0 {
+                    2.5 * eps / steps.max(1) as f64
+                } else {
+                    1.0
+                };
+                return Ok(vec![SuiteAttack::Pgd(
+                    PgdConfig::new(threat.clone(), steps, step)
+                        .with_restarts(restarts)
+                        .check()?,
+                )]);
+            }
+            Self::Standard => (1, 5_000),
+            Self::Full => (5, 10_000),
         };
         let mut attacks = vec![SuiteAttack::Apgd(
             ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy)
@@ -518,4 +534,47 @@ pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
         },
     };
     Ok((points, flag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Norm;
+
+    #[test]
+    fn single_attack_suites_run_exactly_that_attack() {
+        let threat = ThreatModel::new(Norm::Linf, 0.3).unwrap();
+        let names = |suite: Suite| -> Vec<String> {
+            suite
+                .attacks(&threat, 10)
+                .unwrap()
+                .iter()
+                .map(SuiteAttack::name)
+                .collect()
+        };
+        assert_eq!(names(Suite::Quick), ["pgd-20x1"]);
+        assert_eq!(names(Suite::Fgsm), ["pgd-1x1"]);
+        assert_eq!(
+            names(Suite::Pgd {
+                steps: 50,
+                restarts: 10
+            }),
+            ["pgd-50x10"]
+        );
+        let Some(SuiteAttack::Pgd(p)) = Suite::Pgd {
+            steps: 50,
+            restarts: 10,
+        }
+        .attacks(&threat, 10)
+        .unwrap()
+        .pop() else {
+            panic!("one PGD attack");
+        };
+        assert!((p.config().step_size - 0.015).abs() < 1e-12);
+        let Some(SuiteAttack::Pgd(f)) = Suite::Fgsm.attacks(&threat, 10).unwrap().pop() else {
+            panic!("one FGSM attack");
+        };
+        assert!(!f.config().random_start && f.config().step_size == 0.3);
+        assert_eq!(names(Suite::Standard), ["apgd-ce", "apgd-t", "square"]);
+    }
 }

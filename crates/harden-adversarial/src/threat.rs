@@ -325,10 +325,37 @@ impl ThreatModel {
         rng: &mut AttackRng,
         mask: Option<Tensor<D>>,
     ) -> Tensor<D> {
+        let delta = self.random_offset(clean.clone(), rng);
+        self.project(clean.clone() + delta, clean, mask)
+    }
+
+    /// A uniformly random point of the ball around `clean`, not projected into the box: it may
+    /// leave `[lo, hi]`. This is the random start of the reference fast adversarial training
+    /// (Wong, Rice & Kolter 2020), whose gradient is taken there before the step is projected.
+    /// `mask` keeps masked values at their clean value.
+    ///
+    /// # Shapes
+    ///
+    /// - `clean`: `[N, ...]`; output: the same shape.
+    pub fn random_point_in_ball<const D: usize>(
+        &self,
+        clean: Tensor<D>,
+        rng: &mut AttackRng,
+        mask: Option<Tensor<D>>,
+    ) -> Tensor<D> {
+        let delta = self.random_offset(clean.clone(), rng);
+        match mask {
+            Some(mask) => clean + delta * mask,
+            None => clean + delta,
+        }
+    }
+
+    /// A uniformly random offset inside the ball (before any box), shaped like `clean`.
+    fn random_offset<const D: usize>(&self, clean: Tensor<D>, rng: &mut AttackRng) -> Tensor<D> {
         let dims = clean.dims();
         let device = clean.device();
         let eps = self.eps as f32;
-        let delta = match self.norm {
+        match self.norm {
             Norm::Linf => rng.uniform(dims, -eps, eps, &device),
             Norm::L2 => {
                 let direction = rng.normal(dims, &device);
@@ -339,8 +366,7 @@ impl ThreatModel {
                 let u = rng.uniform(group_dims, 0.0, 1.0, &device);
                 unit * u.powf_scalar(1.0 / group_size).mul_scalar(eps)
             }
-        };
-        self.project(clean.clone() + delta, clean, mask)
+        }
     }
 
     /// The steepest-ascent direction for a gradient, scaled to `step`: `step * sign(g)` for

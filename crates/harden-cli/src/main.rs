@@ -5,6 +5,7 @@ mod export;
 mod info;
 mod output;
 mod plot;
+mod train;
 mod weights_args;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Convert weights between burnpack (.bpk) and PyTorch-layout safetensors.
     Export(export::ExportArgs),
+    /// Train a model on adversarial examples (default: PGD training of an MLP on the embedded
+    /// digits, about a minute on two cores).
+    Train(Box<train::TrainArgs>),
     /// List compiled-in backends and working devices, known datasets and built-in models.
     Info(info::InfoArgs),
 }
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

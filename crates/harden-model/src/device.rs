@@ -201,7 +201,23 @@ pub fn describe(device: &Device) -> String {
             return format!("{}{kind}", id.name);
         }
     }
-    format!("{device:?}")
+    let debug = format!("{device:?}");
+    let backend = ["Flex", "NdArray", "Cpu"]
+        .into_iter()
+        .find(|b| debug.contains(&format!("{b}(")));
+    match backend {
+        Some(b) => format!("{} (CPU, {} threads)", b.to_lowercase(), cpu_threads()),
+        None => debug,
+    }
+}
+
+/// Threads of the CPU backends' pool: `RAYON_NUM_THREADS` if set, else the available cores.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Runs a tiny computation on `device`; a panic inside the backend becomes an error.

@@ -1,7 +1,37 @@
-//! Adversarial training for harden on burn-train's `Learner`: objectives from
-//! `harden-adversarial`, learning-rate and eps schedules, checkpoints, run directories and
-//! reports.
+//! Adversarial training for harden, on burn-train's `Learner`.
 //!
-//! The trainer itself is built on top of the data, model and attack layers; this crate holds
-//! its place in the workspace so the layering (`harden-cli` -> `harden-train` ->
-//! `harden-adversarial` -> `harden-model` -> `harden-data`) is fixed from the start.
+//! [`TrainConfig`] names everything a run needs (data, model, objective, optimizer, schedules,
+//! validation and final evaluation); [`train`] runs it and leaves a run directory:
+//!
+//! | file | content |
+//! |---|---|
+//! | `config.json` | the resolved configuration |
+//! | `metrics.jsonl` | one JSON line per epoch: losses, clean and robust validation accuracy, learning rate, eps, time |
+//! | `checkpoint/` | burn-train checkpoints (model, optimizer, schedule), written atomically |
+//! | `final.bpk`, `final.safetensors` | the weights after the last epoch |
+//! | `best.bpk`, `best.safetensors` | the weights of the epoch with the best validation robust accuracy |
+//! | `report.json` | configuration, device, versions, per-epoch times, final evaluation and its protocol |
+//!
+//! The pieces, each on burn-train's extension points: [`loader::EpochLoader`] (a `DataLoader`
+//! whose shuffle is a function of seed and epoch, so a resumed run sees the same batches),
+//! [`step::Trainee`] (the adversarial `TrainStep` and the clean-plus-PGD `InferenceStep`),
+//! [`schedule::LrSchedule`] (an `LrScheduler`), [`monitor::EpochMonitor`] (an
+//! `EarlyStoppingStrategy` that writes the metrics and stops on catastrophic overfitting),
+//! [`checkpoint::AtomicCheckpointer`] and [`progress::ProgressRenderer`].
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod loader;
+pub mod metric;
+pub mod monitor;
+pub mod progress;
+pub mod report;
+pub mod schedule;
+pub mod step;
+pub mod trainer;
+
+pub use config::{ObjectiveKind, OptimizerKind, ScheduleKind, TrainConfig};
+pub use error::TrainError;
+pub use report::TrainReport;
+pub use trainer::{Output, RunOptions, train};

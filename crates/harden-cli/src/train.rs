@@ -1,0 +1,338 @@
+//! `harden train`: adversarial training from flags or a TOML file, into a run directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use harden_model::{parse_device, parse_devices};
+use harden_train::monitor::EpochRecord;
+use harden_train::trainer::{default_run_dir, resume_config};
+use harden_train::{
+    ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport, train,
+};
+
+fn parse_objective(s: &str) -> Result<ObjectiveKind, String> {
+    match s {
+        "clean" => Ok(ObjectiveKind::Clean),
+        "pgd" => Ok(ObjectiveKind::Pgd),
+        "fgsm-rs" => Ok(ObjectiveKind::FgsmRs),
+        "trades" => Ok(ObjectiveKind::Trades),
+        _ => Err("expected clean, pgd, fgsm-rs or trades".into()),
+    }
+}
+
+fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
+    match s {
+        "adam" => Ok(OptimizerKind::Adam),
+        "sgd" => Ok(OptimizerKind::Sgd),
+        _ => Err("expected adam or sgd".into()),
+    }
+}
+
+fn parse_schedule(s: &str) -> Result<ScheduleKind, String> {
+    match s {
+        "constant" => Ok(ScheduleKind::Constant),
+        "one-cycle" => Ok(ScheduleKind::OneCycle),
+        "piecewise" => Ok(ScheduleKind::Piecewise),
+        _ => Err("expected constant, one-cycle or piecewise".into()),
+    }
+}
+
+/// Arguments of `harden train`. Every setting defaults to the `--config` file's value, then
+/// to the built-in default (an adversarially trained MLP on the embedded digits).
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Read settings from a TOML file with the flags' names as keys (e.g. `eps = 0.3`,
+    /// `eps-warmup-epochs = 3`); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Dataset: digits, breast-cancer, mnist, fashion-mnist or csv:PATH [default: digits].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Architecture: mlp, small-cnn or madry-cnn [default: mlp].
+    #[arg(long)]
+    model: Option<String>,
+    /// Hidden layer widths of an MLP, comma-separated [default: 256,128].
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Objective: clean, pgd, fgsm-rs or trades [default: pgd].
+    #[arg(long, value_parser = parse_objective)]
+    objective: Option<ObjectiveKind>,
+    /// Threat model norm: linf or l2 [default: linf].
+    #[arg(long)]
+    norm: Option<String>,
+    /// Radius of the threat model [default: 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    eps: Option<f64>,
+    /// Attack step size [default: 1.25 eps for fgsm-rs, else 2.5 eps / steps].
+    #[arg(long, allow_negative_numbers = true)]
+    alpha: Option<f64>,
+    /// Attack steps of PGD training and of the TRADES inner maximisation [default: 7].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Random restarts of the training attack [default: 1].
+    #[arg(long)]
+    restarts: Option<usize>,
+    /// TRADES weight of the robust term [default: 6].
+    #[arg(long, allow_negative_numbers = true)]
+    beta: Option<f64>,
+    /// Epochs over which eps rises linearly from 0 [default: 0, no warm-up].
+    #[arg(long, allow_negative_numbers = true)]
+    eps_warmup_epochs: Option<f64>,
+    /// Number of epochs [default: 40].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size [default: 32].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Optimizer: adam or sgd [default: adam].
+    #[arg(long, value_parser = parse_optimizer)]
+    optimizer: Option<OptimizerKind>,
+    /// Learning rate, the peak of a one-cycle schedule [default: 0.002].
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long, allow_negative_numbers = true)]
+    momentum: Option<f64>,
+    /// Weight decay [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule: constant, one-cycle or piecewise [default: one-cycle].
+    #[arg(long, value_parser = parse_schedule)]
+    schedule: Option<ScheduleKind>,
+    /// Epoch at which one-cycle peaks [default: (2 * epochs) / 5].
+    #[arg(long, allow_negative_numbers = true)]
+    peak_epoch: Option<f64>,
+    /// Epochs at which piecewise multiplies the rate by --gamma, comma-separated.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    milestones: Option<Vec<f64>>,
+    /// Factor of the piecewise schedule [default: 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    gamma: Option<f64>,
+    /// Seed of initialisation, shuffling, validation split and attacks [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training samples held out for validation [default: 1000, at most a fifth].
+    #[arg(long)]
+    valid_samples: Option<usize>,
+    /// PGD steps of the validation robust accuracy [default: 10].
+    #[arg(long)]
+    valid_steps: Option<usize>,
+    /// Stop when validation robust accuracy falls this far below its best while clean
+    /// accuracy holds (catastrophic overfitting); 1 disables [default: 0.2].
+    #[arg(long, allow_negative_numbers = true)]
+    collapse_drop: Option<f64>,
+    /// Test samples of the final evaluation [default: all].
+    #[arg(long)]
+    eval_samples: Option<usize>,
+    /// PGD steps of the final evaluation [default: 20].
+    #[arg(long)]
+    eval_steps: Option<usize>,
+    /// PGD restarts of the final evaluation [default: 1].
+    #[arg(long)]
+    eval_restarts: Option<usize>,
+    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    #[arg(long, default_value = "auto", conflicts_with = "devices")]
+    device: String,
+    /// Several devices for distributed data-parallel training, comma-separated
+    /// (e.g. cuda:0,cuda:1).
+    #[arg(long)]
+    devices: Option<String>,
+    /// Run directory [default: runs/<timestamp>-<dataset>-<objective>].
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last complete checkpoint.
+    #[arg(long, conflicts_with = "config")]
+    resume: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, conflicts_with = "json")]
+    quiet: bool,
+    /// Print one JSON object per line: each epoch, then the report.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainArgs {
+    /// Applies the flags given to `config`.
+    fn apply(&self, config: &mut TrainConfig) {
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = &self.$field {
+                    config.$field = v.clone();
+                }
+            )*};
+        }
+        macro_rules! set_some {
+            ($($field:ident),*) => {$(
+                if let Some(v) = &self.$field {
+                    config.$field = Some(v.clone());
+                }
+            )*};
+        }
+        set!(
+            dataset,
+            model,
+            hidden,
+            objective,
+            norm,
+            eps,
+            steps,
+            restarts,
+            beta,
+            eps_warmup_epochs,
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            momentum,
+            weight_decay,
+            schedule,
+            gamma,
+            seed,
+            valid_samples,
+            valid_steps,
+            collapse_drop,
+            eval_steps,
+            eval_restarts
+        );
+        set_some!(data_dir, alpha, peak_epoch, milestones, eval_samples);
+    }
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn print_epoch(record: &EpochRecord, epochs: usize, valid_steps: usize) {
+    println!(
+        "epoch {:>3}/{epochs}  loss {:.4}  train acc {}  valid clean {}  PGD-{valid_steps} {}  lr {:.2e}  eps {:.3}  {:.1} s ({:.0} samples/s)",
+        record.epoch,
+        record.train_loss,
+        percent(record.train_accuracy),
+        percent(record.valid_accuracy),
+        percent(record.valid_robust_accuracy),
+        record.lr,
+        record.eps,
+        record.seconds,
+        record.samples_per_second
+    );
+}
+
+fn print_report(report: &TrainReport, out: &std::path::Path) {
+    if let Some(reason) = &report.stopped_early {
+        println!("stopped early: {reason}");
+    }
+    let e = &report.evaluation;
+    println!(
+        "{} weights on {} test samples: clean {}, PGD-{}x{} robust {} ({:.1} s); training took {:.1} s",
+        e.weights,
+        e.samples,
+        percent(e.clean_accuracy),
+        report.config.eval_steps,
+        report.config.eval_restarts,
+        percent(e.robust_accuracy),
+        e.seconds,
+        report.train_seconds
+    );
+    for flag in e.details.flags.iter().filter(|f| f.raised) {
+        println!("warning: {}: {}", flag.name, flag.evidence);
+    }
+    println!(
+        "wrote {}/{{best,final}}.{{bpk,safetensors}}, metrics.jsonl, report.json",
+        out.display()
+    );
+}
+
+/// Runs `harden train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let (config, out, resume) = match &args.resume {
+        Some(dir) => {
+            let saved = resume_config(dir)?;
+            let mut config = saved.clone();
+            args.apply(&mut config);
+            if config != saved {
+                bail!(
+                    "--resume continues {} with its saved settings (config.json); drop the other training flags",
+                    dir.display()
+                );
+            }
+            (config, dir.clone(), true)
+        }
+        None => {
+            let mut config = match &args.config {
+                Some(path) => TrainConfig::from_toml_file(path)?,
+                None => TrainConfig::default(),
+            };
+            args.apply(&mut config);
+            let out = args.out.clone().unwrap_or_else(|| default_run_dir(&config));
+            (config, out, false)
+        }
+    };
+    config.check()?;
+    let devices = match &args.devices {
+        Some(list) => parse_devices(list).context("--devices")?,
+        None => vec![parse_device(&args.device).context("--device")?],
+    };
+    let text = !args.quiet && !args.json;
+    let json = args.json;
+    let (epochs, valid_steps) = (config.epochs, config.valid_steps);
+    let on_epoch: Arc<dyn Fn(&EpochRecord) + Send + Sync> = Arc::new(move |record| {
+        if text {
+            print_epoch(record, epochs, valid_steps);
+        } else if json {
+            let mut value = serde_json::to_value(record).expect("serialisable");
+            value["type"] = "epoch".into();
+            println!("{value}");
+        }
+    });
+    if text {
+        let attack = match config.objective {
+            ObjectiveKind::Clean => String::new(),
+            ObjectiveKind::FgsmRs => format!(", FGSM-RS step {:.4}", config.step_size()),
+            _ => format!(", {} steps of {:.4}", config.steps, config.step_size()),
+        };
+        println!(
+            "{} {} on {} with {}{attack}, {} eps {}, {} epochs of {}, {} lr {} {}; {}",
+            if resume { "resuming" } else { "training" },
+            config.model,
+            config.dataset,
+            config.objective.name(),
+            config.norm,
+            config.eps,
+            config.epochs,
+            config.batch_size,
+            config.optimizer.name(),
+            config.lr,
+            config.schedule.name(),
+            devices
+                .iter()
+                .map(harden_model::device::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("run directory: {}", out.display());
+    }
+    let options = RunOptions {
+        out: out.clone(),
+        resume,
+        devices,
+        output: if text {
+            Output::Progress
+        } else {
+            Output::Quiet
+        },
+        on_epoch: Some(on_epoch),
+    };
+    let report = train(&config, &options)?;
+    if text {
+        print_report(&report, &out);
+    } else if json {
+        let mut value = serde_json::to_value(&report).expect("serialisable");
+        value["type"] = "report".into();
+        println!("{value}");
+    }
+    Ok(())
+}

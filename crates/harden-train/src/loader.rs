@@ -1,0 +1,227 @@
+//! A burn `DataLoader` whose batches are a pure function of (seed, epoch).
+//!
+//! burn's `DataLoaderBuilder::shuffle` draws each epoch's order from one generator that
+//! advances with every epoch, so a run resumed at epoch `k` would see the orders of epochs
+//! `1, 2, ...` again. Here epoch `e`'s order is `shuffled_indices(n, mix(seed, e))`, and every
+//! batch carries its epoch, its iteration and a seed for the attack's random stream: a resumed
+//! run, or one split across devices, repeats the uninterrupted run's batches and random starts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+use burn::tensor::{Device, Int, Tensor};
+use harden_data::split::shuffled_indices;
+use harden_data::{ArrayBatcher, ArrayDataset};
+
+/// One batch with its place in the run.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Inputs `[N, C, H, W]` (tabular samples of `F` features are `[N, F, 1, 1]`).
+    pub inputs: Tensor<4>,
+    /// Labels `[N]`.
+    pub labels: Tensor<1, Int>,
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Iteration within the whole run, 1-based.
+    pub iteration: usize,
+    /// Seed of this batch's attack random stream.
+    pub seed: u64,
+}
+
+/// SplitMix64 finaliser: decorrelates the seeds of neighbouring epochs and batches.
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).rotate_left(17);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Batches of an [`ArrayDataset`], reshuffled each epoch from `(seed, epoch)` when `shuffle`
+/// is set, in order otherwise. The last batch of an epoch may be smaller.
+pub struct EpochLoader {
+    data: Arc<ArrayDataset>,
+    batcher: Arc<ArrayBatcher<4>>,
+    batch_size: usize,
+    seed: u64,
+    shuffle: bool,
+    /// This loader's share `[start, end)` of each epoch's order (all of it unless sliced).
+    range: (usize, usize),
+    /// The epoch the next call to `iter` serves.
+    next_epoch: Arc<AtomicUsize>,
+    device: Device,
+}
+
+impl EpochLoader {
+    /// A loader over `data` whose first `iter()` serves epoch `first_epoch` (1 for a new run).
+    ///
+    /// # Panics
+    ///
+    /// Panics when `batch_size` is 0 or the samples do not have rank 1 or 3.
+    pub fn new(
+        data: ArrayDataset,
+        batch_size: usize,
+        seed: u64,
+        shuffle: bool,
+        first_epoch: usize,
+        device: Device,
+    ) -> Self {
+        assert!(batch_size > 0, "batch size must be at least 1");
+        let shape = data.sample_shape().to_vec();
+        let data = match shape.len() {
+            3 => data,
+            1 => data
+                .reshape(vec![shape[0], 1, 1])
+                .expect("same number of values"),
+            _ => panic!("samples of shape {shape:?} are neither images nor feature vectors"),
+        };
+        let batcher = ArrayBatcher::<4>::for_dataset(&data).expect("rank-3 samples");
+        let n = data.len();
+        Self {
+            data: Arc::new(data),
+            batcher: Arc::new(batcher),
+            batch_size,
+            seed,
+            shuffle,
+            range: (0, n),
+            next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
+            device,
+        }
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        (self.range.1 - self.range.0).div_ceil(self.batch_size)
+    }
+
+    fn with(&self, range: (usize, usize), device: Device) -> Self {
+        Self {
+            data: self.data.clone(),
+            batcher: self.batcher.clone(),
+            batch_size: self.batch_size,
+            seed: self.seed,
+            shuffle: self.shuffle,
+            range,
+            next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
+            device,
+        }
+    }
+}
+
+impl DataLoader<Batch> for EpochLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        let order = if self.shuffle {
+            shuffled_indices(self.data.len(), mix(self.seed, epoch as u64))
+        } else {
+            (0..self.data.len()).collect()
+        };
+        let order = order[self.range.0..self.range.1].to_vec();
+        Box::new(EpochIter {
+            loader: self,
+            order,
+            epoch,
+            next: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.range.1 - self.range.0
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<Batch>> {
+        Arc::new(self.with(self.range, device.clone()))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
+        let from = self.range.0 + start.min(self.num_items());
+        let to = self.range.0 + end.min(self.num_items());
+        Arc::new(self.with((from, to.max(from)), self.device.clone()))
+    }
+}
+
+struct EpochIter<'a> {
+    loader: &'a EpochLoader,
+    order: Vec<usize>,
+    epoch: usize,
+    next: usize,
+}
+
+impl Iterator for EpochIter<'_> {
+    type Item = Result<Batch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let l = self.loader;
+        let start = self.next * l.batch_size;
+        if start >= self.order.len() {
+            return None;
+        }
+        let end = (start + l.batch_size).min(self.order.len());
+        self.next += 1;
+        let b = l
+            .batcher
+            .gather(&l.data, &self.order[start..end], &l.device);
+        // Iterations are numbered over the whole dataset, so every slice of a split run
+        // agrees on the iteration of the same step.
+        let per_epoch = l.data.len().div_ceil(l.batch_size);
+        let index = l.range.0 / l.batch_size + self.next;
+        let iteration = (self.epoch - 1) * per_epoch + index;
+        Some(Ok(Batch {
+            inputs: b.inputs,
+            labels: b.labels,
+            epoch: self.epoch,
+            iteration,
+            seed: mix(
+                l.seed ^ 0xa77a_c4ed,
+                (self.epoch as u64) << 32 | index as u64,
+            ),
+        }))
+    }
+}
+
+impl DataLoaderIterator<Batch> for EpochIter<'_> {
+    fn progress(&self) -> Progress {
+        Progress::new(
+            (self.next * self.loader.batch_size).min(self.order.len()),
+            self.order.len(),
+            Some("samples".to_string()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(b: &Batch) -> Vec<i64> {
+        b.labels
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn epochs_are_reproducible_from_the_epoch_alone() {
+        let data = harden_data::embedded::digits();
+        let device = Device::flex();
+        let a = EpochLoader::new(data.clone(), 100, 7, true, 1, device.clone());
+        let first: Vec<Vec<i64>> = a.iter().map(|b| labels(&b.unwrap())).collect();
+        let second: Vec<Batch> = a.iter().map(|b| b.unwrap()).collect();
+        assert_ne!(first[0], labels(&second[0]), "each epoch has its own order");
+        assert_eq!(second[0].epoch, 2);
+        assert_eq!(second[0].iteration, a.batches_per_epoch() + 1);
+        // A loader created at epoch 2 (a resumed run) serves the same batches and seeds.
+        let resumed = EpochLoader::new(data, 100, 7, true, 2, device);
+        let again: Vec<Batch> = resumed.iter().map(|b| b.unwrap()).collect();
+        assert_eq!(again.len(), second.len());
+        for (x, y) in again.iter().zip(&second) {
+            assert_eq!(labels(x), labels(y));
+            assert_eq!((x.iteration, x.seed), (y.iteration, y.seed));
+        }
+        let last = again.last().unwrap();
+        assert_eq!(last.labels.dims()[0], 1797 % 100);
+    }
+}

@@ -1,0 +1,250 @@
+//! The end of each epoch: metrics to `metrics.jsonl`, the best epoch, and the
+//! catastrophic-overfitting guard, as a burn-train `EarlyStoppingStrategy`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::train::EarlyStoppingStrategy;
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
+use serde::{Deserialize, Serialize};
+
+use crate::metric::ROBUST_ACCURACY;
+
+/// One epoch's line of `metrics.jsonl`. Accuracies are fractions in `[0, 1]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Mean training loss (the objective's).
+    pub train_loss: f64,
+    /// Accuracy on the inputs trained on (adversarial for PGD and FGSM-RS).
+    pub train_accuracy: f64,
+    /// Mean clean validation loss.
+    pub valid_loss: f64,
+    /// Clean validation accuracy.
+    pub valid_accuracy: f64,
+    /// Validation accuracy under PGD at full eps.
+    pub valid_robust_accuracy: f64,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Training eps at the epoch's end.
+    pub eps: f64,
+    /// Wall time of the epoch (training and validation), in seconds.
+    pub seconds: f64,
+    /// Training samples per second (training and validation time included).
+    pub samples_per_second: f64,
+}
+
+/// What the monitor has seen so far; shared with the trainer.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorState {
+    /// Every epoch's record, in order.
+    pub epochs: Vec<EpochRecord>,
+    /// The epoch with the highest validation robust accuracy (ties: the earliest).
+    pub best_epoch: Option<usize>,
+    /// Why the guard stopped the run, if it did.
+    pub collapse: Option<String>,
+    /// Rank epochs by clean rather than robust validation accuracy, and never report a
+    /// collapse (for clean training, where robust accuracy is expected to fall).
+    pub by_clean: bool,
+}
+
+impl MonitorState {
+    /// A state ranking epochs by clean accuracy (`by_clean`) or robust accuracy.
+    pub fn new(by_clean: bool) -> Self {
+        Self {
+            by_clean,
+            ..Self::default()
+        }
+    }
+
+    fn score(&self, record: &EpochRecord) -> f64 {
+        if self.by_clean {
+            record.valid_accuracy
+        } else {
+            record.valid_robust_accuracy
+        }
+    }
+
+    /// The record of the best epoch.
+    pub fn best(&self) -> Option<&EpochRecord> {
+        let best = self.best_epoch?;
+        self.epochs.iter().find(|r| r.epoch == best)
+    }
+
+    /// Adds `record`, updates the best epoch, and returns the collapse message when the
+    /// robust accuracy fell more than `drop` below the best while clean accuracy held or rose.
+    pub fn push(&mut self, record: EpochRecord, drop: f64) -> Option<String> {
+        let guarded = if self.by_clean { None } else { self.best() };
+        let collapse = guarded.and_then(|best| {
+            let fell = best.valid_robust_accuracy - record.valid_robust_accuracy;
+            let clean_held = record.valid_accuracy + 0.005 >= best.valid_accuracy;
+            (fell > drop && clean_held).then(|| {
+                format!(
+                    "catastrophic overfitting at epoch {}: validation robust accuracy fell from {:.2}% (epoch {}) to {:.2}% while clean accuracy went from {:.2}% to {:.2}%; stopped early, the best checkpoint is epoch {}",
+                    record.epoch,
+                    100.0 * best.valid_robust_accuracy,
+                    best.epoch,
+                    100.0 * record.valid_robust_accuracy,
+                    100.0 * best.valid_accuracy,
+                    100.0 * record.valid_accuracy,
+                    best.epoch
+                )
+            })
+        });
+        if self
+            .best()
+            .is_none_or(|b| self.score(&record) > self.score(b))
+        {
+            self.best_epoch = Some(record.epoch);
+        }
+        self.epochs.push(record);
+        if collapse.is_some() {
+            self.collapse = collapse.clone();
+        }
+        collapse
+    }
+}
+
+/// Computes the learning rate and eps at the end of an epoch.
+pub type EpochSchedule = Arc<dyn Fn(usize) -> (f64, f64) + Send + Sync>;
+/// Called with each epoch's record (for printing).
+pub type EpochCallback = Arc<dyn Fn(&EpochRecord) + Send + Sync>;
+
+/// The `EarlyStoppingStrategy` of a harden run; see the [module docs](self).
+#[derive(Clone)]
+pub struct EpochMonitor {
+    /// Shared with the trainer.
+    pub state: Arc<Mutex<MonitorState>>,
+    metrics_file: PathBuf,
+    collapse_drop: f64,
+    train_samples: usize,
+    schedule: EpochSchedule,
+    on_epoch: EpochCallback,
+    last: Arc<Mutex<Instant>>,
+}
+
+impl EpochMonitor {
+    /// A monitor appending to `metrics_file`, continuing from `state` (empty for a new run).
+    pub fn new(
+        state: MonitorState,
+        metrics_file: PathBuf,
+        collapse_drop: f64,
+        train_samples: usize,
+        schedule: EpochSchedule,
+        on_epoch: EpochCallback,
+    ) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            metrics_file,
+            collapse_drop,
+            train_samples,
+            schedule,
+            on_epoch,
+            last: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// Restarts the epoch clock (call when training starts).
+    pub fn start_clock(&self) {
+        *self.last.lock().expect("clock lock") = Instant::now();
+    }
+
+    fn record(&self, epoch: usize, store: &EventStoreClient) -> EpochRecord {
+        let metric = |name: &str, split: Split| {
+            store
+                .find_metric(name, epoch, Aggregate::Mean, &split)
+                .unwrap_or(f64::NAN)
+        };
+        let seconds = {
+            let mut last = self.last.lock().expect("clock lock");
+            let s = last.elapsed().as_secs_f64();
+            *last = Instant::now();
+            s
+        };
+        let (lr, eps) = (self.schedule)(epoch);
+        EpochRecord {
+            epoch,
+            train_loss: metric("Loss", Split::Train),
+            train_accuracy: metric("Accuracy", Split::Train) / 100.0,
+            valid_loss: metric("Loss", Split::Valid),
+            valid_accuracy: metric("Accuracy", Split::Valid) / 100.0,
+            valid_robust_accuracy: metric(ROBUST_ACCURACY, Split::Valid) / 100.0,
+            lr,
+            eps,
+            seconds,
+            samples_per_second: self.train_samples as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
+impl EarlyStoppingStrategy for EpochMonitor {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let record = self.record(epoch, store);
+        let line = serde_json::to_string(&record).expect("records serialise");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.metrics_file)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(err) = written {
+            eprintln!(
+                "warning: could not append to {}: {err}",
+                self.metrics_file.display()
+            );
+        }
+        (self.on_epoch)(&record);
+        let collapse = self
+            .state
+            .lock()
+            .expect("monitor lock")
+            .push(record, self.collapse_drop);
+        collapse.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize, clean: f64, robust: f64) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_loss: 0.0,
+            train_accuracy: 0.0,
+            valid_loss: 0.0,
+            valid_accuracy: clean,
+            valid_robust_accuracy: robust,
+            lr: 0.0,
+            eps: 0.0,
+            seconds: 1.0,
+            samples_per_second: 1.0,
+        }
+    }
+
+    #[test]
+    fn collapse_needs_a_robust_drop_with_clean_accuracy_holding() {
+        let mut s = MonitorState::default();
+        assert!(s.push(record(1, 0.90, 0.40), 0.2).is_none());
+        assert!(s.push(record(2, 0.95, 0.60), 0.2).is_none());
+        // Robust falls 15 points: within the threshold.
+        assert!(s.push(record(3, 0.96, 0.45), 0.2).is_none());
+        // Robust and clean both fall: divergence, not overfitting.
+        assert!(s.push(record(4, 0.50, 0.10), 0.2).is_none());
+        assert_eq!(s.best_epoch, Some(2));
+        let msg = s.push(record(5, 0.98, 0.02), 0.2).unwrap();
+        assert!(
+            msg.contains("epoch 5") && msg.contains("best checkpoint is epoch 2"),
+            "{msg}"
+        );
+        assert_eq!(s.best().unwrap().epoch, 2);
+
+        // Clean training ranks by clean accuracy and has no collapse.
+        let mut c = MonitorState::new(true);
+        assert!(c.push(record(1, 0.90, 0.40), 0.2).is_none());
+        assert!(c.push(record(2, 0.98, 0.01), 0.2).is_none());
+        assert_eq!(c.best_epoch, Some(2));
+    }
+}

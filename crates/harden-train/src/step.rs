@@ -1,0 +1,148 @@
+//! The model as burn-train sees it: an adversarial [`TrainStep`] and an [`InferenceStep`] that
+//! measures clean and PGD accuracy.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
+use harden_adversarial::loss::cross_entropy;
+use harden_adversarial::{AttackRng, Objective, Pgd};
+use harden_model::Model;
+
+use crate::loader::Batch;
+use crate::metric::{StepOutput, ValidOutput, class_scores};
+use crate::schedule::eps_at;
+
+/// Where the loss first stopped being finite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    /// The loss value.
+    pub value: f32,
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Iteration, 1-based.
+    pub iteration: usize,
+}
+
+/// What the steps need besides the weights; not part of the module's parameters.
+#[derive(Clone)]
+pub struct Plan {
+    /// The objective at full eps.
+    pub objective: Objective,
+    /// Full eps of the training attack.
+    pub eps: f64,
+    /// Epochs of eps warm-up (0: none).
+    pub eps_warmup_epochs: f64,
+    /// Batches per epoch (for the warm-up's fractional epoch).
+    pub iters_per_epoch: usize,
+    /// The validation attack (PGD-k, keeping the best point).
+    pub valid_attack: Pgd,
+    /// Seed of the validation attack's random stream.
+    pub valid_seed: u64,
+    /// Stops the run on a non-finite loss.
+    pub interrupter: Interrupter,
+    /// Set on a non-finite loss.
+    pub divergence: Arc<Mutex<Option<Divergence>>>,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("objective", &self.objective.name())
+            .field("eps", &self.eps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A harden model in training: the weights plus the [`Plan`] of its steps.
+#[derive(Module, Debug)]
+pub struct Trainee {
+    /// The weights.
+    pub model: Model,
+    /// Objective, validation attack and guards.
+    #[module(skip)]
+    pub plan: Plan,
+}
+
+impl TrainStep for Trainee {
+    type Input = Batch;
+    type Output = StepOutput;
+
+    /// One batch of the objective. The attack runs on `model.valid()` (no parameter
+    /// gradients); eps follows the warm-up. A non-finite loss records a [`Divergence`] and stops
+    /// the run before the epoch's checkpoint is written.
+    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
+        let plan = &self.plan;
+        let objective = if plan.eps_warmup_epochs > 0.0 {
+            let eps = eps_at(
+                plan.eps,
+                plan.eps_warmup_epochs,
+                batch.iteration,
+                plan.iters_per_epoch,
+            );
+            plan.objective
+                .with_eps(eps)
+                .expect("eps in [0, checked eps] is valid")
+        } else {
+            plan.objective.clone()
+        };
+        let attack_model = self.model.valid();
+        let mut rng = AttackRng::new(batch.seed);
+        let out = objective.loss(
+            &|x: Tensor<4>| self.model.forward(x),
+            &|x: Tensor<4>| attack_model.forward(x),
+            batch.inputs,
+            batch.labels.clone(),
+            &mut rng,
+        );
+        let value = out.loss.clone().into_scalar::<f32>();
+        if !value.is_finite() {
+            let mut slot = plan.divergence.lock().expect("divergence lock");
+            if slot.is_none() {
+                *slot = Some(Divergence {
+                    value,
+                    epoch: batch.epoch,
+                    iteration: batch.iteration,
+                });
+            }
+            plan.interrupter
+                .stop(Some("the loss is not finite (training diverged)"));
+        }
+        let grads = out.loss.backward();
+        TrainOutput::new(
+            self,
+            grads,
+            StepOutput {
+                loss: out.loss.detach(),
+                scores: class_scores(out.logits.detach()),
+                targets: batch.labels,
+            },
+        )
+    }
+}
+
+impl InferenceStep for Trainee {
+    type Input = Batch;
+    type Output = ValidOutput;
+
+    /// Clean loss and accuracy, and accuracy under the validation PGD attack at full eps.
+    fn step(&self, batch: Batch) -> ValidOutput {
+        let f = |x: Tensor<4>| self.model.forward(x);
+        let logits = f(batch.inputs.clone());
+        let loss = cross_entropy(logits.clone(), batch.labels.clone()).mean();
+        let mut rng = AttackRng::new(self.plan.valid_seed ^ batch.iteration as u64);
+        let adv = self
+            .plan
+            .valid_attack
+            .perturb(&f, batch.inputs, batch.labels.clone(), &mut rng)
+            .adversarial;
+        ValidOutput {
+            loss,
+            scores: class_scores(logits),
+            robust_scores: class_scores(f(adv)),
+            targets: batch.labels,
+        }
+    }
+}
