@@ -16,8 +16,9 @@ use crate::weights_args::{WeightsArgs, load_model};
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Weights file: `.bpk`, `.safetensors` in PyTorch layout, or a PyTorch `.pt` / `.pth`
-    /// state_dict of the equivalent `nn.Sequential`.
+    /// Weights file (`.bpk`, `.safetensors` in PyTorch layout, or a PyTorch `.pt` / `.pth`
+    /// state_dict of the equivalent `nn.Sequential`), or a `harden train` run directory (its
+    /// best weights).
     model_file: PathBuf,
     #[command(flatten)]
     weights: WeightsArgs,
@@ -101,7 +102,7 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
     }
 }
 
-fn batches(
+pub fn batches(
     data: &ArrayDataset,
     n: usize,
     batch_size: usize,
@@ -139,21 +140,20 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for &e in &args.eps_list {
         ThreatModel::new(norm, e).context("--eps-list")?;
     }
-    let (source, test) = args.weights.test_split()?;
+    let weights = args.weights.resolve(&args.model_file)?;
+    let (source, splits) = weights.splits()?;
+    let test = splits.test;
     let n = args.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
     }
     let device = parse_device(&args.device).context("--device")?;
-    let (config, model) = args.weights.load(&args.model_file, &test, &device)?;
+    let (config, model) = weights.load(&test, &device)?;
     let surrogate = match &args.surrogate {
         Some(file) => {
-            let name = args
-                .surrogate_model
-                .as_deref()
-                .unwrap_or(&args.weights.model);
+            let name = args.surrogate_model.as_deref().unwrap_or(&weights.model);
             let hidden = if args.surrogate_hidden.is_empty() {
-                &args.weights.hidden
+                &weights.hidden
             } else {
                 &args.surrogate_hidden
             };
@@ -178,7 +178,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let report = Report {
         harden: env!("CARGO_PKG_VERSION"),
-        model_file: args.model_file.clone(),
+        model_file: weights.file.clone(),
         model: config,
         dataset: source.to_string(),
         split: "test",

@@ -11,7 +11,8 @@ use crate::weights_args::WeightsArgs;
 /// Arguments of `harden export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// Weights file to convert: `.bpk`, or `.safetensors` in PyTorch layout.
+    /// Weights file to convert (`.bpk`, or `.safetensors` in PyTorch layout), or a
+    /// `harden train` run directory (its best weights).
     model_file: PathBuf,
     /// Format to write: safetensors (PyTorch names and layouts) or bpk.
     #[arg(long)]
@@ -29,20 +30,21 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         "bpk" => WeightsFormat::Burnpack,
         other => bail!("invalid --format {other:?}: expected safetensors or bpk"),
     };
+    let weights = args.weights.resolve(&args.model_file)?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.model_file.with_extension(format.extension()));
-    if out == args.model_file {
+        .unwrap_or_else(|| weights.file.with_extension(format.extension()));
+    if out == weights.file {
         bail!("--out {} would overwrite the input file", out.display());
     }
-    let (_, test) = args.weights.test_split()?;
-    let device = parse_device("auto")?;
-    let (config, model) = args.weights.load(&args.model_file, &test, &device)?;
+    let (_, splits) = weights.splits()?;
+    let device = parse_device("flex")?;
+    let (config, model) = weights.load(&splits.test, &device)?;
     store::save(&model, &out, format)?;
     println!(
         "{} ({}) -> {}",
-        args.model_file.display(),
+        weights.file.display(),
         config.name(),
         out.display()
     );

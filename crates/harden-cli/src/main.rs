@@ -1,7 +1,9 @@
 //! `harden`: train, attack and evaluate adversarially robust models from the command line.
 
+mod attack;
 mod eval;
 mod export;
+mod grid;
 mod info;
 mod output;
 mod plot;
@@ -22,6 +24,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write adversarial examples of a saved model (IDX or CSV like the input) and, for
+    /// images, a PNG grid of clean, adversarial and amplified perturbation.
+    Attack(Box<attack::AttackArgs>),
     /// Measure clean and robust accuracy of saved weights under an attack suite.
     Eval(Box<eval::EvalArgs>),
     /// Convert weights between burnpack (.bpk) and PyTorch-layout safetensors.
@@ -36,6 +41,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Attack(args) => attack::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Info(args) => info::run(&args),

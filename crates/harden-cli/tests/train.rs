@@ -82,7 +82,10 @@ fn the_breast_cancer_example_trains_a_single_logit_model() {
     let clean = r["evaluation"]["clean_accuracy"].as_f64().unwrap();
     let robust = r["evaluation"]["robust_accuracy"].as_f64().unwrap();
     // 63% of the test split is one class: the model must beat that, robustly too.
-    assert!(clean > 0.75 && robust > 0.64, "clean {clean}, robust {robust}");
+    assert!(
+        clean > 0.75 && robust > 0.64,
+        "clean {clean}, robust {robust}"
+    );
 }
 
 #[test]

@@ -1,0 +1,290 @@
+//! `harden attack`: adversarial examples of a saved model, written in the dataset's own format.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Int, Tensor};
+use harden_adversarial::loss::predictions;
+use harden_adversarial::{AttackRng, Norm, PgdConfig, ThreatModel};
+use harden_data::source::DatasetSource;
+use harden_model::parse_device;
+use serde::Serialize;
+
+use crate::eval::batches;
+use crate::grid::{self, Row};
+use crate::output;
+use crate::weights_args::WeightsArgs;
+
+/// Arguments of `harden attack`.
+#[derive(Debug, clap::Args)]
+pub struct AttackArgs {
+    /// Weights file, or a `harden train` run directory (its best weights).
+    model_file: PathBuf,
+    #[command(flatten)]
+    weights: WeightsArgs,
+    /// Attack: fgsm, or pgd (with --steps and --restarts).
+    #[arg(long, default_value = "pgd")]
+    attack: String,
+    /// PGD steps; the step size is 2.5 eps / steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// PGD random restarts.
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// Threat model norm: linf or l2.
+    #[arg(long, default_value = "linf")]
+    norm: String,
+    /// Radius of the threat model.
+    #[arg(long, allow_negative_numbers = true)]
+    eps: f64,
+    /// Attack the first N test samples.
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// Rows of the PNG grid (image datasets).
+    #[arg(long, default_value_t = 8)]
+    grid: usize,
+    /// Seed of the random starts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Output folder (created; files in it are replaced).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// One attacked sample in `summary.json`.
+#[derive(Debug, Serialize)]
+struct Sample {
+    index: usize,
+    label: usize,
+    clean_prediction: usize,
+    adversarial_prediction: usize,
+    linf: f32,
+    l2: f32,
+}
+
+/// `summary.json`.
+#[derive(Debug, Serialize)]
+struct Summary {
+    harden: &'static str,
+    model_file: PathBuf,
+    dataset: String,
+    attack: String,
+    threat: ThreatModel,
+    samples: usize,
+    clean_accuracy: f64,
+    adversarial_accuracy: f64,
+    files: Vec<String>,
+    note: String,
+    per_sample: Vec<Sample>,
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
+}
+
+fn classes(t: Tensor<1, Int>) -> Vec<usize> {
+    t.into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("int data")
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}
+
+/// IDX bytes: magic, dimensions, `u8` data.
+fn idx_bytes(magic: u8, dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0x08, magic];
+    for &d in dims {
+        bytes.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// Runs `harden attack`.
+pub fn run(args: &AttackArgs) -> Result<()> {
+    let norm: Norm = args.norm.parse().context("--norm")?;
+    let threat = ThreatModel::new(norm, args.eps).context("--eps")?;
+    let attack = match args.attack.as_str() {
+        "fgsm" => PgdConfig::fgsm(threat.clone()),
+        "pgd" => PgdConfig::new(
+            threat.clone(),
+            args.steps,
+            2.5 * args.eps / args.steps.max(1) as f64,
+        )
+        .with_restarts(args.restarts),
+        other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
+    }
+    .check()
+    .context("--steps/--restarts")?;
+    if args.samples == 0 {
+        bail!("invalid --samples 0: expected at least 1");
+    }
+    let weights = args.weights.resolve(&args.model_file)?;
+    let (source, splits) = weights.splits()?;
+    let test = splits.test;
+    let n = args.samples.min(test.len());
+    let device = parse_device(&args.device).context("--device")?;
+    let (_, model) = weights.load(&test, &device)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
+
+    let f = |x: Tensor<4>| model.forward(x);
+    let mut rng = AttackRng::new(args.seed);
+    let (mut clean, mut adversarial, mut labels, mut clean_pred) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (x, y) in batches(&test, n, 256, &device)? {
+        let adv = attack
+            .perturb(&f, x.clone(), y.clone(), &mut rng)
+            .adversarial;
+        clean_pred.extend(classes(predictions(f(x.clone()))));
+        clean.extend(to_vec(x));
+        adversarial.extend(to_vec(adv));
+        labels.extend(classes(y));
+    }
+    let width = test.sample_len();
+    let is_idx = matches!(source, DatasetSource::Mnist | DatasetSource::FashionMnist);
+    if is_idx {
+        // IDX holds bytes: round each perturbation towards the clean value so the saved
+        // example stays inside the ball, and evaluate what is saved.
+        for (a, &c) in adversarial.iter_mut().zip(&clean) {
+            let c255 = (c * 255.0).round();
+            *a = ((c255 + (*a * 255.0 - c255).trunc()).clamp(0.0, 255.0)) / 255.0;
+        }
+    }
+    let mut adv_pred = Vec::with_capacity(n);
+    for chunk in adversarial.chunks(256 * width) {
+        let rows = chunk.len() / width;
+        let mut shape = [rows, 1, 1, width];
+        if let [c, h, w] = *test.sample_shape() {
+            shape = [rows, c, h, w];
+        }
+        let x = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(chunk.to_vec(), shape),
+            &device,
+        );
+        adv_pred.extend(classes(predictions(f(x))));
+    }
+
+    let mut files = Vec::new();
+    if is_idx {
+        let [_, h, w] = <[usize; 3]>::try_from(test.sample_shape()).expect("IDX images");
+        let bytes: Vec<u8> = adversarial
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let images = args.out.join("adversarial-images-idx3-ubyte");
+        output::write_atomically(&images, |tmp| {
+            Ok(std::fs::write(tmp, idx_bytes(3, &[n, h, w], &bytes))?)
+        })?;
+        let label_bytes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let label_file = args.out.join("adversarial-labels-idx1-ubyte");
+        output::write_atomically(&label_file, |tmp| {
+            Ok(std::fs::write(tmp, idx_bytes(1, &[n], &label_bytes))?)
+        })?;
+        files.extend(
+            [
+                "adversarial-images-idx3-ubyte",
+                "adversarial-labels-idx1-ubyte",
+            ]
+            .map(String::from),
+        );
+    } else {
+        let mut csv = (0..width).map(|i| format!("f{i},")).collect::<String>();
+        csv.push_str("label\n");
+        for (i, row) in adversarial.chunks(width).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                // Back to the units of the input file when the data was min-max scaled.
+                let v = match &splits.scaler {
+                    Some(s) => s.min[j] + v * (s.max[j] - s.min[j]),
+                    None => v,
+                };
+                write!(csv, "{v},").expect("string write");
+            }
+            writeln!(csv, "{}", test.class_names()[labels[i]]).expect("string write");
+        }
+        let path = args.out.join("adversarial.csv");
+        output::write_atomically(&path, |tmp| Ok(std::fs::write(tmp, &csv)?))?;
+        files.push("adversarial.csv".to_string());
+    }
+    if let [c @ (1 | 3), h, w] = *test.sample_shape() {
+        let rows: Vec<Row<'_>> = (0..args.grid.min(n))
+            .map(|i| Row {
+                clean: &clean[i * width..(i + 1) * width],
+                adversarial: &adversarial[i * width..(i + 1) * width],
+                label: labels[i],
+                clean_prediction: clean_pred[i],
+                adversarial_prediction: adv_pred[i],
+            })
+            .collect();
+        grid::write_png(&args.out.join("grid.png"), [c, h, w], &rows, args.eps)?;
+        files.push("grid.png".to_string());
+    }
+
+    let per_sample: Vec<Sample> = (0..n)
+        .map(|i| {
+            let d: Vec<f32> = adversarial[i * width..(i + 1) * width]
+                .iter()
+                .zip(&clean[i * width..(i + 1) * width])
+                .map(|(a, c)| a - c)
+                .collect();
+            Sample {
+                index: i,
+                label: labels[i],
+                clean_prediction: clean_pred[i],
+                adversarial_prediction: adv_pred[i],
+                linf: d.iter().fold(0.0, |m, v| m.max(v.abs())),
+                l2: d.iter().map(|v| v * v).sum::<f32>().sqrt(),
+            }
+        })
+        .collect();
+    let share =
+        |p: &[usize]| p.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
+    let summary = Summary {
+        harden: env!("CARGO_PKG_VERSION"),
+        model_file: weights.file.clone(),
+        dataset: source.to_string(),
+        attack: attack_name(args),
+        threat,
+        samples: n,
+        clean_accuracy: share(&clean_pred),
+        adversarial_accuracy: share(&adv_pred),
+        files: files.clone(),
+        note: if is_idx {
+            "perturbations rounded towards the clean image to whole IDX bytes; accuracies are of the saved bytes".to_string()
+        } else {
+            "CSV values are in the input file's units (min-max scaling undone)".to_string()
+        },
+        per_sample,
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    output::write_atomically(&args.out.join("summary.json"), |tmp| {
+        Ok(std::fs::write(tmp, &json)?)
+    })?;
+    println!(
+        "{} on {n} test samples of {source}: accuracy {:.4} clean, {:.4} adversarial; wrote {} and summary.json to {}",
+        summary.attack,
+        summary.clean_accuracy,
+        summary.adversarial_accuracy,
+        files.join(", "),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn attack_name(args: &AttackArgs) -> String {
+    match args.attack.as_str() {
+        "fgsm" => format!("FGSM {} eps {}", args.norm, args.eps),
+        _ => format!(
+            "PGD-{}x{} {} eps {}",
+            args.steps, args.restarts, args.norm, args.eps
+        ),
+    }
+}
