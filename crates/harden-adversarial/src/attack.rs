@@ -395,7 +395,9 @@ impl Pgd {
                 if c.keep_best {
                     best.offer(x.clone(), loss.mul_scalar(direction), success_of(logits));
                 }
-                let grad = if step == 0 {
+                // The diagnostics cost two host reads; training (which only wants the
+                // adversarial batch) skips them.
+                let grad = if step == 0 && (evaluate || c.keep_best) {
                     let (checked, grad) = check_gradient(grad, n);
                     if restart == 0 {
                         gradients = checked;

@@ -158,7 +158,7 @@ fn attack_writes_idx_inside_the_ball_for_mnist() {
     .unwrap();
     let clean = harden_data::DatasetSource::Mnist.load(&data).unwrap().test;
     assert_eq!(adv.len(), 40);
-    assert_eq!(&adv.labels()[..], &clean.labels()[..40]);
+    assert_eq!(adv.labels(), &clean.labels()[..40]);
     let mut changed = 0;
     for i in 0..40 {
         for (a, c) in adv.sample(i).iter().zip(clean.sample(i)) {

@@ -1,0 +1,185 @@
+//! One end-to-end workload on one device, timed, checked, and printed as one JSON line.
+//!
+//! `cargo xtask bench` runs this binary once per workload, device and repetition, so each run
+//! starts from a fresh process and its peak resident memory is its own.
+//!
+//! ```sh
+//! workload <fgsm-rs-epoch|pgd10-epoch|standard-eval> <device> <samples>
+//! ```
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor};
+use harden_adversarial::eval::accuracy;
+use harden_adversarial::suite::evaluate;
+use harden_adversarial::{AttackRng, Norm, ObjectiveConfig, PgdConfig, Suite, ThreatModel};
+use harden_data::source::DatasetSource;
+use harden_data::split::shuffled_indices;
+use harden_data::{ArrayBatcher, ArrayDataset};
+use harden_model::{Model, SmallCnnConfig, parse_device};
+use serde_json::json;
+
+const BATCH: usize = 100;
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn batches(
+    data: &ArrayDataset,
+    indices: &[usize],
+    size: usize,
+    device: &Device,
+) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
+    let batcher = ArrayBatcher::<4>::for_dataset(data).expect("images");
+    indices
+        .chunks(size)
+        .map(|c| {
+            let b = batcher.gather(data, c, device);
+            (b.inputs, b.labels)
+        })
+        .collect()
+}
+
+/// One epoch of `objective` over `n` training images; returns per-batch losses and seconds.
+fn train_epoch(
+    objective: &ObjectiveConfig,
+    train: &ArrayDataset,
+    n: usize,
+    device: &Device,
+) -> (Model, Vec<f32>, f64) {
+    let train_device = device.clone().autodiff();
+    train_device.seed(0);
+    let mut model = Model::SmallCnn(SmallCnnConfig::new([1, 28, 28], 10).init(&train_device));
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let objective = objective.clone().check().expect("valid objective");
+    let order = shuffled_indices(train.len(), 0);
+    let data = batches(train, &order[..n], BATCH, &train_device);
+    let mut rng = AttackRng::new(0);
+    let mut losses = Vec::with_capacity(data.len());
+    let started = Instant::now();
+    for (x, y) in data {
+        let attack_model = model.valid();
+        let out = objective.loss(
+            &|x: Tensor<4>| model.forward(x),
+            &|x: Tensor<4>| attack_model.forward(x),
+            x,
+            y,
+            &mut rng,
+        );
+        // One host read per batch: the loss curve the checks need (the trainer reads it too).
+        losses.push(out.loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    device.sync().expect("device sync");
+    (model.valid(), losses, started.elapsed().as_secs_f64())
+}
+
+fn clean_accuracy(model: &Model, test: &ArrayDataset, device: &Device) -> f64 {
+    let all: Vec<usize> = (0..1000.min(test.len())).collect();
+    let b = batches(test, &all, 1000, device);
+    let (x, y) = b[0].clone();
+    accuracy(&|x: Tensor<4>| model.forward(x), x, y)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [workload, device_name, samples] = <[String; 3]>::try_from(args).map_err(
+        |_| "usage: workload <fgsm-rs-epoch|pgd10-epoch|standard-eval> <device> <samples>",
+    )?;
+    let n: usize = samples.parse()?;
+    let device = parse_device(&device_name)?;
+    let Some(data_dir) = harden_data::testing::data_dir() else {
+        println!(
+            "{}",
+            json!({"workload": workload, "device": device_name, "skipped": "MNIST not found"})
+        );
+        return Ok(());
+    };
+    let splits = DatasetSource::Mnist.load(&data_dir)?;
+    let (train, test) = (splits.train, splits.test);
+    let n = n.min(train.len());
+    let fgsm_rs = ObjectiveConfig::FgsmRs {
+        attack: PgdConfig::fgsm_rs(ThreatModel::new(Norm::Linf, 0.3)?),
+    };
+    let mut checks = serde_json::Map::new();
+    let (seconds, processed) = match workload.as_str() {
+        "fgsm-rs-epoch" | "pgd10-epoch" => {
+            let objective = if workload == "pgd10-epoch" {
+                // eps 0.1: at 0.3 PGD training from scratch needs an eps ramp to leave chance.
+                ObjectiveConfig::Pgd {
+                    attack: PgdConfig::new(ThreatModel::new(Norm::Linf, 0.1)?, 10, 0.025),
+                }
+            } else {
+                fgsm_rs
+            };
+            let (model, losses, seconds) = train_epoch(&objective, &train, n, &device);
+            let quarter = (losses.len() / 4).max(1);
+            let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+            let (first, last) = (
+                mean(&losses[..quarter]),
+                mean(&losses[losses.len() - quarter..]),
+            );
+            let acc = clean_accuracy(&model, &test, &device);
+            checks.insert(
+                "loss_finite".into(),
+                json!(losses.iter().all(|l| l.is_finite())),
+            );
+            checks.insert("loss_falling".into(), json!(last < first));
+            checks.insert("loss_first_quarter".into(), json!(first));
+            checks.insert("loss_last_quarter".into(), json!(last));
+            checks.insert("clean_accuracy".into(), json!(acc));
+            checks.insert("accuracy_above_chance".into(), json!(acc > 0.2));
+            (seconds, n)
+        }
+        "standard-eval" => {
+            // The model under test: one FGSM-RS epoch (not timed), evaluated at eps 0.1.
+            let (model, _, _) = train_epoch(&fgsm_rs, &train, 10_000.min(train.len()), &device);
+            let m = n.min(test.len());
+            let indices: Vec<usize> = (0..m).collect();
+            let data = batches(&test, &indices, 250, &device);
+            let threat = ThreatModel::new(Norm::Linf, 0.1)?;
+            let started = Instant::now();
+            let f = |x: Tensor<4>| model.forward(x);
+            let report = evaluate(&f, None, &data, Suite::Standard, &threat, 0)?;
+            device.sync()?;
+            let seconds = started.elapsed().as_secs_f64();
+            checks.insert("clean_accuracy".into(), json!(report.clean_accuracy));
+            checks.insert("robust_accuracy".into(), json!(report.robust_accuracy));
+            checks.insert(
+                "accuracy_above_chance".into(),
+                json!(report.clean_accuracy > 0.2),
+            );
+            checks.insert(
+                "robust_at_most_clean".into(),
+                json!(report.robust_accuracy <= report.clean_accuracy),
+            );
+            (seconds, m)
+        }
+        other => return Err(format!("unknown workload {other:?}").into()),
+    };
+    let ok = checks.values().all(|v| v.as_bool().unwrap_or(true));
+    println!(
+        "{}",
+        json!({
+            "workload": workload,
+            "device": device_name,
+            "device_description": harden_model::device::describe(&device),
+            "threads": harden_model::device::cpu_threads(),
+            "samples": processed,
+            "seconds": seconds,
+            "samples_per_second": processed as f64 / seconds,
+            "peak_rss_mib": peak_rss_mib(),
+            "checks": checks,
+            "ok": ok,
+        })
+    );
+    Ok(())
+}
