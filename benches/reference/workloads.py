@@ -64,7 +64,7 @@ def main():
     model = small_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if workload == "fgsm-rs-epoch":
-        eps, alpha, steps, clamp_start = 0.3, 0.375, 1, False
+        eps, alpha, steps, clamp_start = 0.1, 0.125, 1, False
     else:
         eps, alpha, steps, clamp_start = 0.1, 0.025, 10, True
     losses = []

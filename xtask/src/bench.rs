@@ -19,6 +19,8 @@ pub struct Options {
     pub runs: usize,
     pub threads: usize,
     pub devices: Vec<String>,
+    /// Backend features to build (default: the benches crate's defaults).
+    pub features: Option<String>,
 }
 
 impl Options {
@@ -31,6 +33,7 @@ impl Options {
             devices: ["flex", "ndarray", "wgpu", "cuda"]
                 .map(String::from)
                 .to_vec(),
+            features: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -46,8 +49,9 @@ impl Options {
                 "--runs" => o.runs = value()?.parse().context("--runs")?,
                 "--threads" => o.threads = value()?.parse().context("--threads")?,
                 "--devices" => o.devices = value()?.split(',').map(String::from).collect(),
+                "--features" => o.features = Some(value()?.clone()),
                 other => bail!(
-                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu,cuda]"
+                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu,cuda] [--features flex,ndarray,...]"
                 ),
             }
         }
@@ -109,17 +113,19 @@ fn summarise(runs: Vec<Value>) -> Value {
 }
 
 pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
-    eprintln!("$ cargo build --release -p harden-benches --bin workload");
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "harden-benches",
-            "--bin",
-            "workload",
-        ])
-        .status()?;
+    let mut build = vec![
+        "build",
+        "--release",
+        "-p",
+        "harden-benches",
+        "--bin",
+        "workload",
+    ];
+    if let Some(features) = &o.features {
+        build.extend(["--no-default-features", "--features", features.as_str()]);
+    }
+    eprintln!("$ cargo {}", build.join(" "));
+    let status = Command::new(cargo).args(&build).status()?;
     if !status.success() {
         bail!("building the workload binary failed");
     }

@@ -13,7 +13,7 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Progress bars on stderr when it is a terminal and `enabled`; silent otherwise.
 pub struct ProgressRenderer {
@@ -76,27 +76,35 @@ impl TrainingProgressLogger for ProgressRenderer {
         _label: Option<&str>,
     ) {
         self.epochs = total_epochs;
-        self.epoch = starting_epoch;
+        // Counted up as each training split starts.
+        self.epoch = starting_epoch.saturating_sub(1);
     }
 
-    fn update_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch;
-    }
+    fn update_epoch(&mut self, _epoch: usize) {}
 
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.finish();
+        if split == "train" {
+            self.epoch += 1;
+        }
         if !self.enabled {
             return;
         }
         let bar =
             ProgressBar::with_draw_target(Some(total_items as u64), ProgressDrawTarget::stderr());
         let template = format!(
-            "epoch {}/{} {split:<5} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} ETA {{eta}}",
+            "epoch {}/{} {split:<5} [{{bar:30}}] {{pos}}/{{len}} {{rate}} ETA {{eta}}",
             self.epoch, self.epochs
         );
         bar.set_style(
             ProgressStyle::with_template(&template)
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} samples/s", state.per_sec());
+                    },
+                )
                 .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(250));
