@@ -32,7 +32,7 @@ enum Command {
     /// Convert weights between burnpack (.bpk) and PyTorch-layout safetensors.
     Export(export::ExportArgs),
     /// Train a model on adversarial examples (default: PGD training of an MLP on the embedded
-    /// digits, about a minute on two cores).
+    /// digits, well under a minute on two cores).
     Train(Box<train::TrainArgs>),
     /// List compiled-in backends and working devices, known datasets and built-in models.
     Info(info::InfoArgs),
