@@ -223,13 +223,10 @@ pub fn cpu_threads() -> usize {
 /// Runs a tiny computation on `device`; a panic inside the backend becomes an error.
 fn checked(name: &str, device: Device) -> Result<Device, DeviceError> {
     let probe = device.clone();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(move || {
+    let result = catch_backend_panic(move || {
         let t = Tensor::<1>::from_floats([1.0, 2.0], &probe);
         (t.clone() + t).into_data().try_to_vec::<f32>().ok()
     });
-    std::panic::set_hook(hook);
     match result {
         Ok(Some(v)) if v == [2.0, 4.0] => Ok(device),
         Ok(_) => Err(DeviceError::Unavailable {
@@ -237,21 +234,32 @@ fn checked(name: &str, device: Device) -> Result<Device, DeviceError> {
             reason: "a test computation returned a wrong result".to_string(),
             available: available(),
         }),
-        Err(panic) => Err(DeviceError::Unavailable {
+        Err(reason) => Err(DeviceError::Unavailable {
             name: name.to_string(),
-            reason: panic_message(panic.as_ref()),
+            reason,
             available: available(),
         }),
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "the backend failed to start".to_string());
-    text.lines().next().unwrap_or_default().to_string()
+/// Runs `f`, turning a panic inside a backend into `Err` with the first line of its message;
+/// the panic hook is silenced meanwhile, so nothing is printed.
+///
+/// burn reports some unsupported configurations (a device that does not answer, collective
+/// operations on CPU devices) by panicking; callers turn the message into a typed error.
+pub fn catch_backend_panic<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend failed to start".to_string());
+        text.lines().next().unwrap_or_default().to_string()
+    })
 }
 
 /// Every compiled-in device that answers, with its name, for `harden info`.

@@ -452,23 +452,15 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
 /// setting up the strategy on CPU devices; that panic becomes [`TrainError::Config`].
 fn ddp(devices: &[Device]) -> Result<ExecutionStrategy, TrainError> {
     let devices: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(|| {
+    harden_model::device::catch_backend_panic(|| {
         ExecutionStrategy::ddp(
             devices.clone(),
             DistributedConfig {
                 all_reduce_op: ReduceOperation::Mean,
             },
         )
-    });
-    std::panic::set_hook(hook);
-    result.map_err(|panic| {
-        let reason = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the strategy failed to start".to_string());
+    })
+    .map_err(|reason| {
         TrainError::config(
             "devices",
             format!(
