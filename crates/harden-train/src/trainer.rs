@@ -189,6 +189,13 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
         &config.hidden,
     )?;
 
+    // Devices are checked before anything is written, so a refused run leaves no directory.
+    let strategy = if options.devices.len() > 1 {
+        Some(ddp(&options.devices)?)
+    } else {
+        None
+    };
+
     // The run directory: fresh, or resumed from its last complete checkpoint.
     let resumed_after = if options.resume {
         let epochs = complete_epochs(&checkpoint_dir);
@@ -334,9 +341,8 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
     if let Some(epoch) = resumed_after {
         training = training.checkpoint(epoch);
     }
-    if options.devices.len() > 1 {
-        training =
-            training.with_training_strategy(TrainingStrategy::Default(ddp(&options.devices)?));
+    if let Some(strategy) = strategy {
+        training = training.with_training_strategy(TrainingStrategy::Default(strategy));
     }
     let divergence = Arc::new(Mutex::new(None));
     let trainee = Trainee {

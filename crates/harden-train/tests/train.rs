@@ -175,4 +175,8 @@ fn several_cpu_devices_are_a_clear_error() {
         "{err}"
     );
     assert!(err.contains("not supported for device Flex"), "{err}");
+    assert!(
+        !dir.path().join("two").exists(),
+        "a refused run writes nothing"
+    );
 }
