@@ -1,0 +1,85 @@
+//! The tensor operations behind a SmallCnn training step, one at a time, at batch 100 on every
+//! available device: each layer's forward pass, its input gradient and its weight gradient.
+//!
+//! This isolates where a backend spends an FGSM-RS or PGD step (see the README's benchmark
+//! section); `benches/reference/ops.py` times the same operations in PyTorch.
+//! Run with `cargo bench -p harden-benches --bench ops`.
+
+use burn::tensor::module::{conv2d, linear};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const BATCH: usize = 100;
+
+/// SmallCnn's convolutions: (name, input `[N, C, H, W]`, weight `[O, C, 4, 4]`), stride 2,
+/// padding 1.
+const CONVS: [(&str, [usize; 4], [usize; 4]); 2] = [
+    ("conv1", [BATCH, 1, 28, 28], [16, 1, 4, 4]),
+    ("conv2", [BATCH, 16, 14, 14], [32, 16, 4, 4]),
+];
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Default, device)
+}
+
+/// SmallCnn's convolution: stride 2, padding 1.
+fn conv(x: Tensor<4>, w: Tensor<4>) -> Tensor<4> {
+    conv2d(x, w, None, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))
+}
+
+fn conv_ops(c: &mut Criterion) {
+    for (device_name, device) in harden_benches::bench_devices() {
+        let grad_device = device.clone().autodiff();
+        let mut group = c.benchmark_group(format!("ops/{device_name}"));
+        group.throughput(Throughput::Elements(BATCH as u64));
+        for (name, x_shape, w_shape) in CONVS {
+            let x = random(x_shape, &device);
+            let w = random(w_shape, &device);
+            group.bench_function(format!("{name} forward"), |b| {
+                b.iter(|| {
+                    let y = conv(x.clone(), w.clone());
+                    device.sync().expect("device sync");
+                    drop(y);
+                })
+            });
+            // Only the tracked tensor gets a gradient, so each backward pass below computes
+            // exactly one of the two.
+            let xg = random(x_shape, &grad_device).require_grad();
+            let wc = random(w_shape, &grad_device);
+            group.bench_function(format!("{name} forward + input gradient"), |b| {
+                b.iter(|| {
+                    let grads = conv(xg.clone(), wc.clone()).sum().backward();
+                    device.sync().expect("device sync");
+                    drop(grads);
+                })
+            });
+            let xc = random(x_shape, &grad_device);
+            let wg = random(w_shape, &grad_device).require_grad();
+            group.bench_function(format!("{name} forward + weight gradient"), |b| {
+                b.iter(|| {
+                    let grads = conv(xc.clone(), wg.clone()).sum().backward();
+                    device.sync().expect("device sync");
+                    drop(grads);
+                })
+            });
+        }
+        let x = random([BATCH, 32 * 7 * 7], &device);
+        let w = random([32 * 7 * 7, 100], &device);
+        group.bench_function("fc1 forward", |b| {
+            b.iter(|| {
+                let y = linear(x.clone(), w.clone(), None);
+                device.sync().expect("device sync");
+                drop(y);
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = conv_ops
+}
+criterion_main!(benches);
