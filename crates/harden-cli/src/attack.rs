@@ -181,14 +181,10 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             .map(|v| (v * 255.0).round() as u8)
             .collect();
         let images = args.out.join("adversarial-images-idx3-ubyte");
-        output::write_atomically(&images, |tmp| {
-            Ok(std::fs::write(tmp, idx_bytes(3, &[n, h, w], &bytes))?)
-        })?;
+        output::write_file(&images, &idx_bytes(3, &[n, h, w], &bytes))?;
         let label_bytes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
         let label_file = args.out.join("adversarial-labels-idx1-ubyte");
-        output::write_atomically(&label_file, |tmp| {
-            Ok(std::fs::write(tmp, idx_bytes(1, &[n], &label_bytes))?)
-        })?;
+        output::write_file(&label_file, &idx_bytes(1, &[n], &label_bytes))?;
         files.extend(
             [
                 "adversarial-images-idx3-ubyte",
@@ -211,7 +207,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             writeln!(csv, "{}", test.class_names()[labels[i]]).expect("string write");
         }
         let path = args.out.join("adversarial.csv");
-        output::write_atomically(&path, |tmp| Ok(std::fs::write(tmp, &csv)?))?;
+        output::write_file(&path, csv.as_bytes())?;
         files.push("adversarial.csv".to_string());
     }
     if let [c @ (1 | 3), h, w] = *test.sample_shape() {
@@ -265,9 +261,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         per_sample,
     };
     let json = serde_json::to_string_pretty(&summary)?;
-    output::write_atomically(&args.out.join("summary.json"), |tmp| {
-        Ok(std::fs::write(tmp, &json)?)
-    })?;
+    output::write_file(&args.out.join("summary.json"), json.as_bytes())?;
     println!(
         "{} on {n} test samples of {source}: accuracy {:.4} clean, {:.4} adversarial; wrote {} and summary.json to {}",
         summary.attack,

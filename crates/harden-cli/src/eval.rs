@@ -10,7 +10,6 @@ use harden_data::{ArrayBatcher, ArrayDataset};
 use harden_model::{ModelConfig, parse_device};
 use serde::Serialize;
 
-use crate::output;
 use crate::weights_args::{WeightsArgs, load_model};
 
 /// Arguments of `harden eval`.
@@ -202,7 +201,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         } else {
             report.curve.clone()
         };
-        output::write_atomically(path, |tmp| {
+        harden_model::atomic::write_with::<anyhow::Error>(path, |tmp| {
             crate::plot::robustness_svg(tmp, &points, &report.evaluation.suite)
         })
         .with_context(|| format!("--plot {}", path.display()))?;
@@ -210,7 +209,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let json = serde_json::to_string_pretty(&report)?;
     match &args.report {
         Some(path) => {
-            output::write_atomically(path, |tmp| Ok(std::fs::write(tmp, &json)?))
+            harden_model::atomic::write_bytes(path, json.as_bytes())
                 .with_context(|| format!("--report {}", path.display()))?;
             let e = &report.evaluation;
             println!(

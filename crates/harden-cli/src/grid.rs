@@ -160,7 +160,7 @@ pub fn write_png(path: &Path, shape: [usize; 3], rows: &[Row<'_>], eps: f64) -> 
         );
         canvas.number(columns[2], text_y, row.label, font, INK);
     }
-    crate::output::write_atomically(path, |tmp| {
+    harden_model::atomic::write_with::<anyhow::Error>(path, |tmp| {
         let file = std::fs::File::create(tmp)?;
         let mut encoder =
             png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);

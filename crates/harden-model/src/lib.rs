@@ -8,10 +8,12 @@
 //! - [`ModelConfig`] / [`Model`]: any of them, chosen at run time.
 //! - [`device`]: maps `auto`, `flex`, `ndarray`, `wgpu`, `cuda`, `cpu` to a burn `Device`.
 //! - [`store`]: burnpack and PyTorch-layout safetensors files, written atomically.
+//! - [`atomic`]: the temporary-file-then-rename writer every harden output goes through.
 //!
 //! Models take inputs in `[0, 1]` and return logits `[N, num_outputs]`; they report their
 //! parameter count through burn's `Module::num_params`.
 
+pub mod atomic;
 mod classifier;
 mod cnn;
 pub mod device;

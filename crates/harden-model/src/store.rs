@@ -19,7 +19,7 @@
 //! The other way, a `state_dict` of that `Sequential` loads into the harden model, from
 //! `.safetensors` or from `torch.save`'s `.pt` / `.pth` (through burn-store's `PytorchStore`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::store::{
     ApplyResult, BurnToPyTorchAdapter, BurnpackStore, ModuleSnapshot, PyTorchToBurnAdapter,
@@ -68,31 +68,6 @@ impl WeightsFormat {
     }
 }
 
-/// A sibling of `path` to write before renaming over it.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Writes with `write` to a temporary sibling of `path`, then renames it over `path`.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), ModelError> {
-    let err = |message: String| ModelError::Save {
-        path: path.to_path_buf(),
-        message,
-    };
-    let tmp = temp_path(path);
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
-}
-
 /// burn-name prefix patterns to PyTorch-name prefixes (`to_pytorch`) or back.
 fn prefix_patterns(model: &Model, to_pytorch: bool) -> Vec<(String, String)> {
     model
@@ -130,26 +105,35 @@ pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), Mod
                 .to_string(),
         });
     }
-    write_atomically(path, |tmp| match format {
-        WeightsFormat::Burnpack => {
-            let mut store = BurnpackStore::from_file(tmp)
-                .auto_extension(false)
-                .overwrite(true);
-            model.save_into(&mut store).map_err(|e| e.to_string())
-        }
-        WeightsFormat::PytorchPickle => unreachable!("refused above"),
-        WeightsFormat::PytorchSafetensors => {
-            let mut store = SafetensorsStore::from_file(tmp)
-                .overwrite(true)
-                .skip_enum_variants(true)
-                .with_to_adapter(BurnToPyTorchAdapter);
-            for (from, to) in prefix_patterns(model, true) {
-                store = store.with_key_remapping(from, to);
+    let written = crate::atomic::write_with(path, |tmp| -> Result<(), BoxError> {
+        match format {
+            WeightsFormat::Burnpack => {
+                let mut store = BurnpackStore::from_file(tmp)
+                    .auto_extension(false)
+                    .overwrite(true);
+                Ok(model.save_into(&mut store).map_err(|e| e.to_string())?)
             }
-            model.save_into(&mut store).map_err(|e| e.to_string())
+            WeightsFormat::PytorchPickle => unreachable!("refused above"),
+            WeightsFormat::PytorchSafetensors => {
+                let mut store = SafetensorsStore::from_file(tmp)
+                    .overwrite(true)
+                    .skip_enum_variants(true)
+                    .with_to_adapter(BurnToPyTorchAdapter);
+                for (from, to) in prefix_patterns(model, true) {
+                    store = store.with_key_remapping(from, to);
+                }
+                Ok(model.save_into(&mut store).map_err(|e| e.to_string())?)
+            }
         }
+    });
+    written.map_err(|e| ModelError::Save {
+        path: path.to_path_buf(),
+        message: e.to_string(),
     })
 }
+
+/// Any error of writing a weights file, as text for [`ModelError::Save`].
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Loads weights from `path` (format from its extension) into `model`, which must have the
 /// architecture the weights were saved from.

@@ -4,35 +4,11 @@
 //! truncated file. [`AtomicCheckpointer`] writes each record to a temporary file in the same
 //! folder, syncs it and renames it over the target: a checkpoint file is always complete.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-///
-/// # Errors
-///
-/// The I/O error of creating, writing, syncing or renaming.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+use harden_model::atomic::write_bytes;
 
 /// Saves each record as `<name>-<epoch>.bpk` in a folder, atomically.
 #[derive(Debug, Clone)]
@@ -66,7 +42,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
         let bytes = record
             .checkpoint_into_bytes()
             .map_err(CheckpointerError::Record)?;
-        write_atomically(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)
+        write_bytes(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)
     }
 
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {

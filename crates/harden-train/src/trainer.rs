@@ -24,7 +24,7 @@ use harden_data::split::stratified_split;
 use harden_model::store::{self, WeightsFormat};
 use harden_model::{Model, ModelConfig};
 
-use crate::checkpoint::{AtomicCheckpointer, complete_epochs, write_atomically};
+use crate::checkpoint::{AtomicCheckpointer, complete_epochs};
 use crate::loader::{EpochLoader, mix};
 use crate::metric::RobustAccuracyMetric;
 use crate::monitor::{EpochCallback, EpochMonitor, EpochRecord, MonitorState};
@@ -33,6 +33,7 @@ use crate::report::{BURN_VERSION, FinalEvaluation, TrainReport};
 use crate::schedule::{LrSchedule, eps_at};
 use crate::step::{Plan, Trainee};
 use crate::{ObjectiveKind, OptimizerKind, TrainConfig, TrainError};
+use harden_model::atomic::write_bytes;
 
 /// How a run reports while it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +150,7 @@ fn read_metrics(path: &Path, last_epoch: usize) -> Result<Vec<EpochRecord>, Trai
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
     let text = serde_json::to_string_pretty(value).expect("serialisable");
-    write_atomically(path, format!("{text}\n").as_bytes()).map_err(|e| TrainError::io(path, e))
+    write_bytes(path, format!("{text}\n").as_bytes()).map_err(|e| TrainError::io(path, e))
 }
 
 /// Saves `model` as `<stem>.bpk` and `<stem>.safetensors` in `dir`.
@@ -235,7 +236,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
             .iter()
             .map(|r| serde_json::to_string(r).expect("serialisable") + "\n")
             .collect();
-        write_atomically(&metrics_file, lines.as_bytes())
+        write_bytes(&metrics_file, lines.as_bytes())
             .map_err(|e| TrainError::io(&metrics_file, e))?;
     }
 

@@ -1,0 +1,73 @@
+//! Writing files so that a reader finds the old file or the new one, never half of one: the
+//! weights, checkpoints, reports and adversarial examples harden writes all go through here.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The hidden temporary sibling of `path`, `.<name>.tmp-<pid>`, in the same folder so the final
+/// rename stays on one file system.
+fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Runs `write` on a temporary sibling of `path`, flushes that file to disk and renames it over
+/// `path`. On any failure the temporary file is removed and `path` is left as it was.
+///
+/// # Errors
+///
+/// `write`'s error, or the I/O error of syncing or renaming (through `E: From<io::Error>`).
+pub fn write_with<E: From<io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    let tmp = temp_sibling(path);
+    let result = write(&tmp).and_then(|()| {
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `bytes` to `path` with [`write_with`].
+///
+/// # Errors
+///
+/// The I/O error of writing, syncing or renaming.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("harden-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.json");
+        write_bytes(&path, b"old").unwrap();
+        let failed: io::Result<()> = write_with(&path, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        write_bytes(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["report.json"], "no temporary file is left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
