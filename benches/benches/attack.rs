@@ -7,9 +7,12 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use common::iter_synced;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use harden_adversarial::{AttackRng, Norm, ObjectiveConfig, PgdConfig, ThreatModel};
 use harden_model::{MlpConfig, ModelConfig, SmallCnnConfig};
+
+mod common;
 
 fn models() -> [(&'static str, ModelConfig); 2] {
     [
@@ -40,10 +43,8 @@ fn attacks(c: &mut Criterion) {
                     group.throughput(Throughput::Elements(batch as u64));
                     let mut rng = AttackRng::new(0);
                     group.bench_function(format!("batch {batch}"), |b| {
-                        b.iter(|| {
-                            let out = attack.perturb(&f, x.clone(), y.clone(), &mut rng);
-                            drop(out);
-                            device.sync().expect("device sync");
+                        iter_synced(b, &device, || {
+                            attack.perturb(&f, x.clone(), y.clone(), &mut rng)
                         })
                     });
                     group.finish();
@@ -96,7 +97,7 @@ fn train_steps(c: &mut Criterion) {
                         c.benchmark_group(format!("train-step/{name}/{model_name}/{device_name}"));
                     group.throughput(Throughput::Elements(batch as u64));
                     group.bench_function(format!("batch {batch}"), |b| {
-                        b.iter(|| {
+                        iter_synced(b, &device, || {
                             let attack_model = model.valid();
                             let out = objective.loss(
                                 &|x: Tensor<4>| model.forward(x),
@@ -107,7 +108,6 @@ fn train_steps(c: &mut Criterion) {
                             );
                             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
                             model = optim.step(1e-3, model.clone(), grads);
-                            device.sync().expect("device sync");
                         })
                     });
                     group.finish();

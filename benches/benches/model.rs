@@ -3,8 +3,11 @@
 //! Run with `cargo bench -p harden-benches`; throughput is reported in samples per second.
 
 use burn::tensor::{Distribution, Tensor};
+use common::iter_synced;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use harden_model::{MlpConfig, ModelConfig, SmallCnnConfig};
+
+mod common;
 
 fn forward_backward(c: &mut Criterion) {
     let models = [
@@ -24,12 +27,7 @@ fn forward_backward(c: &mut Criterion) {
                 group.throughput(Throughput::Elements(batch as u64));
                 let x = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Default, &device);
                 group.bench_function(format!("batch {batch}"), |b| {
-                    b.iter(|| {
-                        let loss = model.forward(x.clone()).sum();
-                        let grads = loss.backward();
-                        drop(grads);
-                        device.sync().expect("device sync");
-                    })
+                    iter_synced(b, &device, || model.forward(x.clone()).sum().backward())
                 });
                 group.finish();
             }

@@ -8,7 +8,10 @@
 use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use common::iter_synced;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod common;
 
 const BATCH: usize = 100;
 
@@ -37,41 +40,25 @@ fn conv_ops(c: &mut Criterion) {
             let x = random(x_shape, &device);
             let w = random(w_shape, &device);
             group.bench_function(format!("{name} forward"), |b| {
-                b.iter(|| {
-                    let y = conv(x.clone(), w.clone());
-                    device.sync().expect("device sync");
-                    drop(y);
-                })
+                iter_synced(b, &device, || conv(x.clone(), w.clone()))
             });
             // Only the tracked tensor gets a gradient, so each backward pass below computes
             // exactly one of the two.
             let xg = random(x_shape, &grad_device).require_grad();
             let wc = random(w_shape, &grad_device);
             group.bench_function(format!("{name} forward + input gradient"), |b| {
-                b.iter(|| {
-                    let grads = conv(xg.clone(), wc.clone()).sum().backward();
-                    device.sync().expect("device sync");
-                    drop(grads);
-                })
+                iter_synced(b, &device, || conv(xg.clone(), wc.clone()).sum().backward())
             });
             let xc = random(x_shape, &grad_device);
             let wg = random(w_shape, &grad_device).require_grad();
             group.bench_function(format!("{name} forward + weight gradient"), |b| {
-                b.iter(|| {
-                    let grads = conv(xc.clone(), wg.clone()).sum().backward();
-                    device.sync().expect("device sync");
-                    drop(grads);
-                })
+                iter_synced(b, &device, || conv(xc.clone(), wg.clone()).sum().backward())
             });
         }
         let x = random([BATCH, 32 * 7 * 7], &device);
         let w = random([32 * 7 * 7, 100], &device);
         group.bench_function("fc1 forward", |b| {
-            b.iter(|| {
-                let y = linear(x.clone(), w.clone(), None);
-                device.sync().expect("device sync");
-                drop(y);
-            })
+            iter_synced(b, &device, || linear(x.clone(), w.clone(), None))
         });
         group.finish();
     }
