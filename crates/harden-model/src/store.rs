@@ -111,7 +111,7 @@ pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), Mod
                 let mut store = BurnpackStore::from_file(tmp)
                     .auto_extension(false)
                     .overwrite(true);
-                Ok(model.save_into(&mut store).map_err(|e| e.to_string())?)
+                Ok(model.save_into(&mut store)?)
             }
             WeightsFormat::PytorchPickle => unreachable!("refused above"),
             WeightsFormat::PytorchSafetensors => {
@@ -122,7 +122,7 @@ pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), Mod
                 for (from, to) in prefix_patterns(model, true) {
                     store = store.with_key_remapping(from, to);
                 }
-                Ok(model.save_into(&mut store).map_err(|e| e.to_string())?)
+                Ok(model.save_into(&mut store)?)
             }
         }
     });

@@ -21,6 +21,7 @@ use harden_adversarial::{PgdConfig, Suite, ThreatModel};
 use harden_data::ArrayDataset;
 use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::split::stratified_split;
+use harden_model::atomic::write_bytes;
 use harden_model::store::{self, WeightsFormat};
 use harden_model::{Model, ModelConfig};
 
@@ -33,7 +34,6 @@ use crate::report::{BURN_VERSION, FinalEvaluation, TrainReport};
 use crate::schedule::{LrSchedule, eps_at};
 use crate::step::{Plan, Trainee};
 use crate::{ObjectiveKind, OptimizerKind, TrainConfig, TrainError};
-use harden_model::atomic::write_bytes;
 
 /// How a run reports while it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
