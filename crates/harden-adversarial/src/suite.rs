@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// A named set of attacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Suite {
     /// PGD-20 with a random start (step 2.5 eps / 20): fast, and an upper bound only.
@@ -34,12 +34,16 @@ pub enum Suite {
     Full,
     /// FGSM alone (a weak baseline).
     Fgsm,
-    /// PGD alone with `steps` steps of `2.5 eps / steps` and `restarts` random starts.
+    /// PGD alone with `steps` steps and `restarts` random starts; a sample counts as robust
+    /// only if it survives every restart.
     Pgd {
         /// Steps per restart.
         steps: usize,
         /// Random restarts.
         restarts: usize,
+        /// Step size; `None` takes `2.5 eps / steps` (the step that lets `steps` steps cross
+        /// the ball and back).
+        step_size: Option<f64>,
     },
 }
 
@@ -155,7 +159,9 @@ impl Suite {
             Self::Standard => "standard".to_string(),
             Self::Full => "full".to_string(),
             Self::Fgsm => "fgsm".to_string(),
-            Self::Pgd { steps, restarts } => format!("pgd-{steps}x{restarts}"),
+            Self::Pgd {
+                steps, restarts, ..
+            } => format!("pgd-{steps}x{restarts}"),
         }
     }
 
@@ -182,11 +188,15 @@ impl Suite {
                     PgdConfig::fgsm(threat.clone()).check()?,
                 )]);
             }
-            Self::Pgd { steps, restarts } => {
-                let step = if eps > 0.0 {
-                    2.5 * eps / steps.max(1) as f64
-                } else {
-                    1.0
+            Self::Pgd {
+                steps,
+                restarts,
+                step_size,
+            } => {
+                let step = match step_size {
+                    Some(step) => step,
+                    None if eps > 0.0 => 2.5 * eps / steps.max(1) as f64,
+                    None => 1.0,
                 };
                 return Ok(vec![SuiteAttack::Pgd(
                     PgdConfig::new(threat.clone(), steps, step)
@@ -557,20 +567,36 @@ mod tests {
         assert_eq!(
             names(Suite::Pgd {
                 steps: 50,
-                restarts: 10
+                restarts: 10,
+                step_size: None,
             }),
             ["pgd-50x10"]
         );
-        let Some(SuiteAttack::Pgd(p)) = Suite::Pgd {
-            steps: 50,
-            restarts: 10,
-        }
-        .attacks(&threat, 10)
-        .unwrap()
-        .pop() else {
-            panic!("one PGD attack");
+        let pgd = |step_size| {
+            let Some(SuiteAttack::Pgd(p)) = Suite::Pgd {
+                steps: 50,
+                restarts: 10,
+                step_size,
+            }
+            .attacks(&threat, 10)
+            .unwrap()
+            .pop() else {
+                panic!("one PGD attack");
+            };
+            p
         };
-        assert!((p.config().step_size - 0.015).abs() < 1e-12);
+        assert!((pgd(None).config().step_size - 0.015).abs() < 1e-12);
+        assert_eq!(pgd(Some(0.01)).config().step_size, 0.01);
+        assert_eq!(pgd(Some(0.01)).config().restarts, 10);
+        assert!(
+            Suite::Pgd {
+                steps: 50,
+                restarts: 1,
+                step_size: Some(-0.01),
+            }
+            .attacks(&threat, 10)
+            .is_err()
+        );
         let Some(SuiteAttack::Pgd(f)) = Suite::Fgsm.attacks(&threat, 10).unwrap().pop() else {
             panic!("one FGSM attack");
         };

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor};
 use harden_adversarial::loss::predictions;
-use harden_adversarial::{AttackRng, Norm, PgdConfig, ThreatModel};
+use harden_adversarial::{AttackRng, PgdConfig, ThreatModel};
 use harden_data::source::DatasetSource;
 use harden_model::parse_device;
 use serde::Serialize;
 
+use crate::attack_flags::AttackFlags;
 use crate::eval::batches;
 use crate::grid::{self, Row};
 use crate::output;
@@ -26,15 +27,8 @@ pub struct AttackArgs {
     /// Attack: fgsm, or pgd (with --steps and --restarts).
     #[arg(long, default_value = "pgd")]
     attack: String,
-    /// PGD steps; the step size is 2.5 eps / steps.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// PGD random restarts.
-    #[arg(long, default_value_t = 1)]
-    restarts: usize,
-    /// Threat model norm: linf or l2.
-    #[arg(long, default_value = "linf")]
-    norm: String,
+    #[command(flatten)]
+    flags: AttackFlags,
     /// Radius of the threat model.
     #[arg(long, allow_negative_numbers = true)]
     eps: f64,
@@ -44,9 +38,6 @@ pub struct AttackArgs {
     /// Rows of the PNG grid (image datasets).
     #[arg(long, default_value_t = 8)]
     grid: usize,
-    /// Seed of the random starts.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -111,16 +102,18 @@ fn idx_bytes(magic: u8, dims: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// Runs `harden attack`.
 pub fn run(args: &AttackArgs) -> Result<()> {
-    let norm: Norm = args.norm.parse().context("--norm")?;
-    let threat = ThreatModel::new(norm, args.eps).context("--eps")?;
+    let threat = args.flags.threat(args.eps, "--eps")?;
+    let flags = &args.flags;
     let attack = match args.attack.as_str() {
         "fgsm" => PgdConfig::fgsm(threat.clone()),
         "pgd" => PgdConfig::new(
             threat.clone(),
-            args.steps,
-            2.5 * args.eps / args.steps.max(1) as f64,
+            flags.steps,
+            flags
+                .step_size()?
+                .unwrap_or(2.5 * args.eps / flags.steps.max(1) as f64),
         )
-        .with_restarts(args.restarts),
+        .with_restarts(flags.restarts),
         other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
     }
     .check()
@@ -137,7 +130,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
 
     let f = |x: Tensor<4>| model.forward(x);
-    let mut rng = AttackRng::new(args.seed);
+    let mut rng = AttackRng::new(args.flags.seed);
     let (mut clean, mut adversarial, mut labels, mut clean_pred) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (x, y) in batches(&test, n, 256, &device)? {
@@ -247,7 +240,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         harden: env!("CARGO_PKG_VERSION"),
         model_file: weights.file.clone(),
         dataset: source.to_string(),
-        attack: attack_name(args),
+        attack: attack_name(args, attack.config()),
         threat,
         samples: n,
         clean_accuracy: share(&clean_pred),
@@ -273,12 +266,13 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     Ok(())
 }
 
-fn attack_name(args: &AttackArgs) -> String {
+fn attack_name(args: &AttackArgs, attack: &PgdConfig) -> String {
+    let (norm, eps) = (&args.flags.norm, args.eps);
     match args.attack.as_str() {
-        "fgsm" => format!("FGSM {} eps {}", args.norm, args.eps),
+        "fgsm" => format!("FGSM {norm} eps {eps}"),
         _ => format!(
-            "PGD-{}x{} {} eps {}",
-            args.steps, args.restarts, args.norm, args.eps
+            "PGD-{}x{} step {} {norm} eps {eps}",
+            attack.steps, attack.restarts, attack.step_size
         ),
     }
 }

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor};
 use harden_adversarial::suite::{CurvePoint, EvalReport, evaluate, robustness_curve};
-use harden_adversarial::{Differentiable, Norm, Suite, ThreatModel};
+use harden_adversarial::{Differentiable, Suite};
 use harden_data::{ArrayBatcher, ArrayDataset};
 use harden_model::{ModelConfig, parse_device};
 use serde::Serialize;
 
+use crate::attack_flags::AttackFlags;
 use crate::weights_args::{WeightsArgs, load_model};
 
 /// Arguments of `harden eval`.
@@ -27,15 +28,8 @@ pub struct EvalArgs {
     /// A single attack instead of a suite: fgsm or pgd (with --steps and --restarts).
     #[arg(long)]
     attack: Option<String>,
-    /// PGD steps (with --attack pgd); the step size is 2.5 eps / steps.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// PGD random restarts (with --attack pgd).
-    #[arg(long, default_value_t = 1)]
-    restarts: usize,
-    /// Threat model norm: linf or l2.
-    #[arg(long, default_value = "linf")]
-    norm: String,
+    #[command(flatten)]
+    flags: AttackFlags,
     /// Radius of the threat model.
     #[arg(long, allow_negative_numbers = true)]
     eps: Option<f64>,
@@ -48,9 +42,6 @@ pub struct EvalArgs {
     /// Samples per batch.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
-    /// Seed of the attacks' random starts.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -91,8 +82,9 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
         (None, Some(a)) => match a.as_str() {
             "fgsm" => Ok(Suite::Fgsm),
             "pgd" => Ok(Suite::Pgd {
-                steps: args.steps,
-                restarts: args.restarts,
+                steps: args.flags.steps,
+                restarts: args.flags.restarts,
+                step_size: args.flags.step_size()?,
             }),
             other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
         },
@@ -129,15 +121,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         bail!("invalid --batch-size 0: expected at least 1");
     }
     let suite = suite(args)?;
-    let norm: Norm = args.norm.parse().context("--norm")?;
     let eps = match (args.eps, args.eps_list.iter().copied().reduce(f64::max)) {
         (Some(e), _) => e,
         (None, Some(e)) => e,
         (None, None) => bail!("missing --eps (or --eps-list): the radius of the threat model"),
     };
-    let threat = ThreatModel::new(norm, eps).context("--eps")?;
+    let threat = args.flags.threat(eps, "--eps")?;
     for &e in &args.eps_list {
-        ThreatModel::new(norm, e).context("--eps-list")?;
+        args.flags.threat(e, "--eps-list")?;
     }
     let weights = args.weights.resolve(&args.model_file)?;
     let (source, splits) = weights.splits()?;
@@ -168,11 +159,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let f = |x: Tensor<4>| model.forward(x);
     let g = surrogate.as_ref().map(|s| move |x: Tensor<4>| s.forward(x));
     let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<4>);
-    let evaluation = evaluate(&f, g_dyn, &data, suite, &threat, args.seed)?;
+    let evaluation = evaluate(&f, g_dyn, &data, suite, &threat, args.flags.seed)?;
     let (curve, curve_flag) = if args.eps_list.is_empty() {
         (Vec::new(), None)
     } else {
-        let (curve, flag) = robustness_curve(&f, &data, suite, &threat, &args.eps_list, args.seed)?;
+        let (curve, flag) =
+            robustness_curve(&f, &data, suite, &threat, &args.eps_list, args.flags.seed)?;
         (curve, Some(flag))
     };
     let report = Report {
@@ -218,7 +210,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 e.clean_accuracy,
                 e.robust_accuracy,
                 e.suite,
-                norm.name(),
+                threat.norm().name(),
                 eps,
                 e.samples
             );

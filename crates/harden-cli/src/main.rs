@@ -1,6 +1,7 @@
 //! `harden`: train, attack and evaluate adversarially robust models from the command line.
 
 mod attack;
+mod attack_flags;
 mod eval;
 mod export;
 mod grid;

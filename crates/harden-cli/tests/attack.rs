@@ -1,14 +1,12 @@
 //! `harden attack` and `harden eval` on run directories, through the real binary.
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::{assert_user_error, harden};
 use harden_data::idx;
 use predicates::str::contains;
-
-fn harden() -> Command {
-    Command::cargo_bin("harden").unwrap()
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -49,7 +47,7 @@ fn attack_writes_csv_a_grid_and_a_summary_for_a_run_directory() {
         .assert()
         .success()
         .stdout(contains(
-            "PGD-20x1 linf eps 0.2 on 60 test samples of digits",
+            "PGD-20x1 step 0.025 linf eps 0.2 on 60 test samples of digits",
         ));
     let summary = json(&out.join("summary.json"));
     let clean = summary["clean_accuracy"].as_f64().unwrap();
@@ -92,14 +90,14 @@ fn attack_writes_csv_a_grid_and_a_summary_for_a_run_directory() {
         .assert()
         .success();
     // A folder that is not a run directory.
-    harden()
-        .arg("attack")
-        .arg(dir.path())
-        .args(["--eps", "0.2", "--out"])
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(contains("not a run directory"));
+    assert_user_error(
+        harden()
+            .arg("attack")
+            .arg(dir.path())
+            .args(["--eps", "0.2", "--out"])
+            .arg(&out),
+        "not a run directory",
+    );
 }
 
 #[test]

@@ -1,14 +1,12 @@
 //! `harden eval` through the real binary.
 
-use assert_cmd::Command;
+mod common;
+
 use burn::tensor::Device;
+use common::{assert_user_error, harden};
 use harden_model::store::{self, WeightsFormat};
 use harden_model::{MlpConfig, ModelConfig};
 use predicates::str::contains;
-
-fn harden() -> Command {
-    Command::cargo_bin("harden").unwrap()
-}
 
 /// Writes an untrained digits MLP 64-16-10 in both formats; returns the folder.
 fn weights() -> tempfile::TempDir {
@@ -48,6 +46,10 @@ fn eval_writes_a_json_report_and_a_plot() {
             "pgd",
             "--steps",
             "5",
+            "--restarts",
+            "2",
+            "--step-size",
+            "0.02",
             "--eps-list",
             "0,0.05,0.1",
             "--samples",
@@ -60,11 +62,16 @@ fn eval_writes_a_json_report_and_a_plot() {
         .arg(&plot)
         .assert()
         .success()
-        .stdout(contains("pgd-5x1 suite"));
+        .stdout(contains("pgd-5x2 suite"));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let e = &v["evaluation"];
     assert_eq!(e["samples"], 100);
     assert_eq!(e["threat"]["eps"], 0.1);
+    let pgd = &e["attacks"][0]["attack"]["config"];
+    assert_eq!(
+        (pgd["step_size"].as_f64(), pgd["restarts"].as_u64()),
+        (Some(0.02), Some(2))
+    );
     assert!(e["robust_accuracy"].as_f64().unwrap() <= e["clean_accuracy"].as_f64().unwrap());
     assert_eq!(v["curve"].as_array().unwrap().len(), 3);
     assert!(
@@ -163,22 +170,31 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             ],
             "linf or l2",
         ),
+        (
+            vec![
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--eps",
+                "0.1",
+                "--attack",
+                "pgd",
+                "--step-size",
+                "0",
+            ],
+            "invalid --step-size 0",
+        ),
     ];
     for (args, message) in cases {
-        harden()
-            .arg("eval")
-            .arg(&bpk)
-            .args(&args)
-            .assert()
-            .code(2)
-            .stderr(contains(message));
+        assert_user_error(harden().arg("eval").arg(&bpk).args(&args), message);
     }
-    harden()
-        .args(["eval", "--model", "mlp", "--eps", "0.1"])
-        .arg(dir.path().join("missing.bpk"))
-        .assert()
-        .code(2)
-        .stderr(contains("missing.bpk: cannot load model: no such file"));
+    assert_user_error(
+        harden()
+            .args(["eval", "--model", "mlp", "--eps", "0.1"])
+            .arg(dir.path().join("missing.bpk")),
+        "missing.bpk: cannot load model: no such file",
+    );
 }
 
 #[test]
@@ -220,20 +236,20 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
         )
     };
     assert_eq!(eval(&bpk), eval(&out));
-    harden()
-        .args([
-            "export", "--model", "mlp", "--hidden", "16", "--format", "onnx",
-        ])
-        .arg(&bpk)
-        .assert()
-        .code(2)
-        .stderr(contains("expected safetensors or bpk"));
-    harden()
-        .args([
-            "export", "--model", "mlp", "--hidden", "16", "--format", "bpk",
-        ])
-        .arg(&bpk)
-        .assert()
-        .code(2)
-        .stderr(contains("would overwrite"));
+    assert_user_error(
+        harden()
+            .args([
+                "export", "--model", "mlp", "--hidden", "16", "--format", "onnx",
+            ])
+            .arg(&bpk),
+        "expected safetensors or bpk",
+    );
+    assert_user_error(
+        harden()
+            .args([
+                "export", "--model", "mlp", "--hidden", "16", "--format", "bpk",
+            ])
+            .arg(&bpk),
+        "would overwrite",
+    );
 }

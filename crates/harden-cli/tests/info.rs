@@ -1,11 +1,9 @@
 //! `harden info` through the real binary.
 
-use assert_cmd::Command;
-use predicates::str::contains;
+mod common;
 
-fn harden() -> Command {
-    Command::cargo_bin("harden").unwrap()
-}
+use common::{assert_user_error, harden};
+use predicates::str::contains;
 
 #[test]
 fn info_lists_backends_datasets_and_models_as_json() {
@@ -69,10 +67,6 @@ fn info_finds_mnist_in_the_shared_data_folder() {
 
 #[test]
 fn bad_flags_exit_with_code_2() {
-    harden()
-        .args(["info", "--frobnicate"])
-        .assert()
-        .code(2)
-        .stderr(contains("--frobnicate"));
-    harden().arg("launch").assert().code(2);
+    assert_user_error(harden().args(["info", "--frobnicate"]), "--frobnicate");
+    assert_user_error(harden().arg("launch"), "launch");
 }

@@ -1,15 +1,13 @@
 //! `harden train` through the real binary.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use assert_cmd::Command;
+use common::{assert_user_error, harden};
 use predicates::str::contains;
-
-fn harden() -> Command {
-    Command::cargo_bin("harden").unwrap()
-}
 
 /// Flags of a small, quick run on the embedded digits.
 const QUICK: [&str; 8] = [
@@ -194,15 +192,7 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
     ];
     for (args, needle) in cases {
-        let assert = harden().arg("train").args(&args).assert().code(2);
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
-            .collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
-        assert!(errors[0].contains(needle), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_user_error(harden().arg("train").args(&args), needle);
     }
     assert_eq!(
         std::fs::read_to_string(existing.join("notes.txt")).unwrap(),
@@ -274,10 +264,10 @@ fn a_killed_run_resumes_to_the_same_result() {
     }
 
     // Settings cannot change on resume.
-    harden()
-        .args(["train", "--eps", "0.3", "--resume"])
-        .arg(&killed)
-        .assert()
-        .code(2)
-        .stderr(contains("saved settings"));
+    assert_user_error(
+        harden()
+            .args(["train", "--eps", "0.3", "--resume"])
+            .arg(&killed),
+        "saved settings",
+    );
 }

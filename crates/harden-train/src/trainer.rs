@@ -505,6 +505,7 @@ fn final_evaluation(
     let suite = Suite::Pgd {
         steps: config.eval_steps,
         restarts: config.eval_restarts,
+        step_size: None,
     };
     let started = Instant::now();
     let f = |x: Tensor<4>| model.forward(x);

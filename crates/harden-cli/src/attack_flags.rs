@@ -1,0 +1,51 @@
+//! The threat-model and PGD flags that `harden eval` and `harden attack` share.
+
+use anyhow::{Context, Result, bail};
+use harden_adversarial::{Norm, ThreatModel};
+
+/// `--norm`, `--steps`, `--restarts`, `--step-size` and `--seed`.
+#[derive(Debug, clap::Args)]
+pub struct AttackFlags {
+    /// Threat model norm: linf or l2.
+    #[arg(long, default_value = "linf")]
+    pub norm: String,
+    /// PGD steps (with --attack pgd).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// PGD random restarts (with --attack pgd); a sample counts as robust only if it survives
+    /// every restart.
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// PGD step size (with --attack pgd); default 2.5 eps / steps.
+    #[arg(long, allow_negative_numbers = true)]
+    pub step_size: Option<f64>,
+    /// Seed of the attacks' random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl AttackFlags {
+    /// The threat model of `--norm` with radius `eps`; `flag` names the flag `eps` came from.
+    ///
+    /// # Errors
+    ///
+    /// An unknown `--norm`, or a radius the threat model rejects (negative, not finite).
+    pub fn threat(&self, eps: f64, flag: &str) -> Result<ThreatModel> {
+        let norm: Norm = self.norm.parse().context("--norm")?;
+        ThreatModel::new(norm, eps).with_context(|| flag.to_string())
+    }
+
+    /// `--step-size` after checking it: `None` when not given (2.5 eps / steps applies).
+    ///
+    /// # Errors
+    ///
+    /// A step size that is not a finite positive number.
+    pub fn step_size(&self) -> Result<Option<f64>> {
+        match self.step_size {
+            Some(step) if !(step.is_finite() && step > 0.0) => {
+                bail!("invalid --step-size {step}: expected a finite number above 0")
+            }
+            step => Ok(step),
+        }
+    }
+}
