@@ -125,6 +125,9 @@ pub struct TrainArgs {
     /// accuracy holds (catastrophic overfitting); 1 disables [default: 0.2].
     #[arg(long, allow_negative_numbers = true)]
     collapse_drop: Option<f64>,
+    /// Epochs in a row the fall must last before the guard stops the run [default: 2].
+    #[arg(long)]
+    collapse_patience: Option<usize>,
     /// Test samples of the final evaluation [default: all].
     #[arg(long)]
     eval_samples: Option<usize>,
@@ -195,6 +198,7 @@ impl TrainArgs {
             valid_samples,
             valid_steps,
             collapse_drop,
+            collapse_patience,
             eval_steps,
             eval_restarts
         );

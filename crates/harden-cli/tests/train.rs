@@ -145,6 +145,10 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
             "lr: expected a finite number > 0",
         ),
         (
+            vec!["--collapse-patience".into(), "0".into()],
+            "collapse-patience",
+        ),
+        (
             vec!["--objective".into(), "magic".into()],
             "clean, pgd, fgsm-rs or trades",
         ),

@@ -137,6 +137,8 @@ pub struct TrainConfig {
     /// Stop when the validation robust accuracy falls more than this below its best while
     /// clean accuracy holds or rises (catastrophic overfitting); 1 disables the guard.
     pub collapse_drop: f64,
+    /// Epochs in a row the fall must last before the run stops (at least 1).
+    pub collapse_patience: usize,
     /// Test samples of the final evaluation (default: the whole test split).
     pub eval_samples: Option<usize>,
     /// PGD steps of the final evaluation.
@@ -174,6 +176,7 @@ impl Default for TrainConfig {
             valid_samples: 1000,
             valid_steps: 10,
             collapse_drop: 0.2,
+            collapse_patience: 2,
             eval_samples: None,
             eval_steps: 20,
             eval_restarts: 1,
@@ -340,6 +343,7 @@ impl TrainConfig {
         at_least_one("valid-samples", self.valid_samples)?;
         at_least_one("valid-steps", self.valid_steps)?;
         non_negative("collapse-drop", self.collapse_drop)?;
+        at_least_one("collapse-patience", self.collapse_patience)?;
         if let Some(n) = self.eval_samples {
             at_least_one("eval-samples", n)?;
         }

@@ -287,12 +287,13 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
     let by_clean = config.objective == ObjectiveKind::Clean;
     let mut state = MonitorState::new(by_clean);
     for record in history {
-        state.push(record, f64::INFINITY);
+        state.push(record, f64::INFINITY, 1);
     }
     let monitor = EpochMonitor::new(
         state,
         metrics_file.clone(),
         config.collapse_drop,
+        config.collapse_patience,
         data.train.len(),
         at_epoch_end,
         options.on_epoch.clone().unwrap_or_else(|| Arc::new(|_| {})),
