@@ -105,6 +105,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     let threat = args.flags.threat(args.eps, "--eps")?;
     let flags = &args.flags;
     let attack = match args.attack.as_str() {
+        "fgsm" if flags.step_size.is_some() => bail!("--step-size applies only to --attack pgd"),
         "fgsm" => PgdConfig::fgsm(threat.clone()),
         "pgd" => PgdConfig::new(
             threat.clone(),
@@ -130,7 +131,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
 
     let f = |x: Tensor<4>| model.forward(x);
-    let mut rng = AttackRng::new(args.flags.seed);
+    let mut rng = AttackRng::new(flags.seed);
     let (mut clean, mut adversarial, mut labels, mut clean_pred) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (x, y) in batches(&test, n, 256, &device)? {

@@ -77,6 +77,9 @@ struct Report {
 }
 
 fn suite(args: &EvalArgs) -> Result<Suite> {
+    if args.flags.step_size.is_some() && args.attack.as_deref() != Some("pgd") {
+        bail!("--step-size applies only to --attack pgd");
+    }
     match (&args.suite, &args.attack) {
         (Some(s), None) => Ok(s.parse()?),
         (None, Some(a)) => match a.as_str() {

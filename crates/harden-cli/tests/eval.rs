@@ -185,6 +185,21 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             ],
             "invalid --step-size 0",
         ),
+        (
+            vec![
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--eps",
+                "0.1",
+                "--suite",
+                "quick",
+                "--step-size",
+                "0.01",
+            ],
+            "--step-size applies only to --attack pgd",
+        ),
     ];
     for (args, message) in cases {
         assert_user_error(harden().arg("eval").arg(&bpk).args(&args), message);
