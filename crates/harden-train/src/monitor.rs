@@ -79,7 +79,7 @@ impl MonitorState {
     /// accuracy holding or rising, for `patience` epochs in a row (this one included).
     ///
     /// Waiting `patience` epochs lets a transient dip pass: fast adversarial training on MNIST
-    /// can lose 40 points of robust accuracy in one epoch and regain them in the next. The
+    /// can lose 37 points of robust accuracy over two epochs and regain them in the next. The
     /// best checkpoint is kept either way, so waiting costs only the extra epochs.
     pub fn push(&mut self, record: EpochRecord, drop: f64, patience: usize) -> Option<String> {
         let guarded = if self.by_clean { None } else { self.best() };
@@ -270,7 +270,7 @@ mod tests {
     }
 
     /// Seed 5 of fast adversarial training on MNIST (validation clean / PGD-10 accuracy of
-    /// epochs 3-6): a one-epoch dip that a patience of 2 rides out.
+    /// epochs 3-6): a dip that a patience of 2 rides out.
     #[test]
     fn patience_lets_a_transient_dip_pass_and_still_stops_a_lasting_collapse() {
         let dip = [(3, 0.946, 0.587), (4, 0.947, 0.448), (5, 0.962, 0.214)];
