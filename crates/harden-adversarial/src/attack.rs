@@ -25,6 +25,12 @@ fn start_in_box_default() -> bool {
 /// FGSM-RS step size as a multiple of eps, as in Wong, Rice & Kolter 2020.
 pub const FGSM_RS_ALPHA: f64 = 1.25;
 
+/// The usual PGD step size for `steps` steps in a ball of radius `eps`: 2.5 eps / steps (Madry
+/// et al. 2018), long enough to cross the ball and come back. `steps` of 0 counts as 1.
+pub fn default_step_size(eps: f64, steps: usize) -> f64 {
+    2.5 * eps / steps.max(1) as f64
+}
+
 /// Hyperparameters of a PGD attack, before checking. [`check`](PgdConfig::check) turns them
 /// into a runnable [`Pgd`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

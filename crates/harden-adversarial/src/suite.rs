@@ -13,6 +13,7 @@ use std::time::Instant;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::attack::default_step_size;
 use crate::error::ParamError;
 use crate::eval::{share, to_bools};
 use crate::loss::correct;
@@ -176,7 +177,11 @@ impl Suite {
         num_classes: usize,
     ) -> Result<Vec<SuiteAttack>, ParamError> {
         let eps = threat.eps();
-        let pgd_step = if eps > 0.0 { 2.5 * eps / 20.0 } else { 1.0 };
+        let pgd_step = if eps > 0.0 {
+            default_step_size(eps, 20)
+        } else {
+            1.0
+        };
         let (restarts, queries) = match self {
             Self::Quick => {
                 return Ok(vec![SuiteAttack::Pgd(
@@ -195,7 +200,7 @@ impl Suite {
             } => {
                 let step = match step_size {
                     Some(step) => step,
-                    None if eps > 0.0 => 2.5 * eps / steps.max(1) as f64,
+                    None if eps > 0.0 => default_step_size(eps, steps),
                     None => 1.0,
                 };
                 return Ok(vec![SuiteAttack::Pgd(
@@ -425,7 +430,7 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     if threat.eps() > 0.0 {
         let fgsm = SuiteAttack::Pgd(PgdConfig::fgsm(threat.clone()).check()?);
         let pgd = SuiteAttack::Pgd(
-            PgdConfig::new(threat.clone(), 20, 2.5 * threat.eps() / 20.0).check()?,
+            PgdConfig::new(threat.clone(), 20, default_step_size(threat.eps(), 20)).check()?,
         );
         let (_, fgsm_robust, _) = run_ensemble(
             model,

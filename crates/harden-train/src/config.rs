@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use harden_adversarial::attack::FGSM_RS_ALPHA;
+use harden_adversarial::attack::{FGSM_RS_ALPHA, default_step_size};
 use harden_adversarial::{Norm, ObjectiveConfig, PgdConfig, ThreatModel};
 use serde::{Deserialize, Serialize};
 
@@ -253,7 +253,7 @@ impl TrainConfig {
     pub fn step_size(&self) -> f64 {
         self.alpha.unwrap_or(match self.objective {
             ObjectiveKind::FgsmRs => FGSM_RS_ALPHA * self.eps,
-            _ => 2.5 * self.eps / self.steps.max(1) as f64,
+            _ => default_step_size(self.eps, self.steps),
         })
     }
 

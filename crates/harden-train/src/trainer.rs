@@ -17,6 +17,7 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{ExecutionStrategy, Learner, SupervisedTraining, TrainingStrategy};
+use harden_adversarial::attack::default_step_size;
 use harden_adversarial::{PgdConfig, Suite, ThreatModel};
 use harden_data::ArrayDataset;
 use harden_data::source::{DatasetSource, default_data_dir};
@@ -249,7 +250,7 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainReport, 
     let valid_attack = PgdConfig::new(
         threat.clone(),
         config.valid_steps,
-        2.5 * config.eps / config.valid_steps as f64,
+        default_step_size(config.eps, config.valid_steps),
     )
     .check()?;
 
