@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor};
+use harden_adversarial::attack::default_step_size;
 use harden_adversarial::loss::predictions;
 use harden_adversarial::{AttackRng, PgdConfig, ThreatModel};
 use harden_data::source::DatasetSource;
@@ -104,15 +105,13 @@ fn idx_bytes(magic: u8, dims: &[usize], data: &[u8]) -> Vec<u8> {
 pub fn run(args: &AttackArgs) -> Result<()> {
     let threat = args.flags.threat(args.eps, "--eps")?;
     let flags = &args.flags;
+    let step_size = flags.step_size(Some(&args.attack))?;
     let attack = match args.attack.as_str() {
-        "fgsm" if flags.step_size.is_some() => bail!("--step-size applies only to --attack pgd"),
         "fgsm" => PgdConfig::fgsm(threat.clone()),
         "pgd" => PgdConfig::new(
             threat.clone(),
             flags.steps,
-            flags
-                .step_size()?
-                .unwrap_or(2.5 * args.eps / flags.steps.max(1) as f64),
+            step_size.unwrap_or_else(|| default_step_size(args.eps, flags.steps)),
         )
         .with_restarts(flags.restarts),
         other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),

@@ -35,17 +35,22 @@ impl AttackFlags {
         ThreatModel::new(norm, eps).with_context(|| flag.to_string())
     }
 
-    /// `--step-size` after checking it: `None` when not given (2.5 eps / steps applies).
+    /// `--step-size` after checking it against `attack`, the `--attack` value if any: `None`
+    /// when not given (2.5 eps / steps applies).
     ///
     /// # Errors
     ///
-    /// A step size that is not a finite positive number.
-    pub fn step_size(&self) -> Result<Option<f64>> {
-        match self.step_size {
-            Some(step) if !(step.is_finite() && step > 0.0) => {
-                bail!("invalid --step-size {step}: expected a finite number above 0")
-            }
-            step => Ok(step),
+    /// A step size given with anything but `--attack pgd`, or not a finite positive number.
+    pub fn step_size(&self, attack: Option<&str>) -> Result<Option<f64>> {
+        let Some(step) = self.step_size else {
+            return Ok(None);
+        };
+        if attack != Some("pgd") {
+            bail!("--step-size applies only to --attack pgd");
         }
+        if !(step.is_finite() && step > 0.0) {
+            bail!("invalid --step-size {step}: expected a finite number above 0");
+        }
+        Ok(Some(step))
     }
 }

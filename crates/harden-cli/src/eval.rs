@@ -77,9 +77,7 @@ struct Report {
 }
 
 fn suite(args: &EvalArgs) -> Result<Suite> {
-    if args.flags.step_size.is_some() && args.attack.as_deref() != Some("pgd") {
-        bail!("--step-size applies only to --attack pgd");
-    }
+    let step_size = args.flags.step_size(args.attack.as_deref())?;
     match (&args.suite, &args.attack) {
         (Some(s), None) => Ok(s.parse()?),
         (None, Some(a)) => match a.as_str() {
@@ -87,7 +85,7 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
             "pgd" => Ok(Suite::Pgd {
                 steps: args.flags.steps,
                 restarts: args.flags.restarts,
-                step_size: args.flags.step_size()?,
+                step_size,
             }),
             other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
         },

@@ -126,6 +126,9 @@ fn eval_prints_json_to_stdout_with_the_standard_suite() {
 fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
     let dir = weights();
     let bpk = dir.path().join("m.bpk");
+    // The flags of a valid evaluation of `m.bpk`; most cases add one mistake to them.
+    const VALID: [&str; 6] = ["--model", "mlp", "--hidden", "16", "--eps", "0.1"];
+    let with = |mistake: &[&'static str]| [&VALID[..], mistake].concat();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--model", "mlp", "--hidden", "16", "--eps", "-0.1"],
@@ -137,67 +140,19 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             "do not match",
         ),
         (vec!["--model", "resnet", "--eps", "0.1"], "unknown model"),
+        (with(&["--device", "tpu"]), "unknown device"),
+        (with(&["--suite", "strong"]), "quick, standard"),
         (
-            vec![
-                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--device", "tpu",
-            ],
-            "unknown device",
-        ),
-        (
-            vec![
-                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--suite", "strong",
-            ],
-            "quick, standard",
-        ),
-        (
-            vec![
-                "--model",
-                "mlp",
-                "--hidden",
-                "16",
-                "--eps",
-                "0.1",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                "/nonexistent",
-            ],
+            with(&["--dataset", "mnist", "--data-dir", "/nonexistent"]),
             "--data-dir",
         ),
+        (with(&["--norm", "l3"]), "linf or l2"),
         (
-            vec![
-                "--model", "mlp", "--hidden", "16", "--eps", "0.1", "--norm", "l3",
-            ],
-            "linf or l2",
-        ),
-        (
-            vec![
-                "--model",
-                "mlp",
-                "--hidden",
-                "16",
-                "--eps",
-                "0.1",
-                "--attack",
-                "pgd",
-                "--step-size",
-                "0",
-            ],
+            with(&["--attack", "pgd", "--step-size", "0"]),
             "invalid --step-size 0",
         ),
         (
-            vec![
-                "--model",
-                "mlp",
-                "--hidden",
-                "16",
-                "--eps",
-                "0.1",
-                "--suite",
-                "quick",
-                "--step-size",
-                "0.01",
-            ],
+            with(&["--suite", "quick", "--step-size", "0.01"]),
             "--step-size applies only to --attack pgd",
         ),
     ];
