@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::iter_synced;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use harden_adversarial::{AttackRng, Norm, ObjectiveConfig, PgdConfig, ThreatModel};
+use harden_adversarial::{Attack, AttackRng, Norm, ObjectiveConfig, PgdConfig, ThreatModel};
 use harden_model::{MlpConfig, ModelConfig, SmallCnnConfig};
 
 mod common;
@@ -104,6 +104,7 @@ fn train_steps(c: &mut Criterion) {
                                 &|x: Tensor<4>| attack_model.forward(x),
                                 x.clone(),
                                 y.clone(),
+                                None,
                                 &mut rng,
                             );
                             let grads = GradientsParams::from_grads(out.loss.backward(), &model);

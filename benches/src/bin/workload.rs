@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use harden_adversarial::eval::accuracy;
 use harden_adversarial::suite::evaluate;
 use harden_adversarial::{AttackRng, Norm, ObjectiveConfig, PgdConfig, Suite, ThreatModel};
 use harden_data::source::DatasetSource;
 use harden_data::split::shuffled_indices;
-use harden_data::{ArrayBatcher, ArrayDataset};
+use harden_data::{ArrayDataset, Batches, RankBatches};
 use harden_model::{Model, SmallCnnConfig, parse_device};
 use serde_json::json;
 
@@ -31,20 +31,12 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn batches(
-    data: &ArrayDataset,
-    indices: &[usize],
-    size: usize,
-    device: &Device,
-) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
-    let batcher = ArrayBatcher::<4>::for_dataset(data).expect("images");
-    indices
-        .chunks(size)
-        .map(|c| {
-            let b = batcher.gather(data, c, device);
-            (b.inputs, b.labels)
-        })
-        .collect()
+/// The MNIST images at `indices` in batches of `size` (harden-data's layout rule).
+fn batches(data: &ArrayDataset, indices: &[usize], size: usize, device: &Device) -> RankBatches<4> {
+    Batches::of(data, indices, size, device)
+        .expect("valid batch size")
+        .into_images()
+        .expect("images")
 }
 
 /// One epoch of `objective` over `n` training images; returns per-batch losses and seconds.
@@ -71,6 +63,7 @@ fn train_epoch(
             &|x: Tensor<4>| attack_model.forward(x),
             x,
             y,
+            None,
             &mut rng,
         );
         // One host read per batch: the loss curve the checks need (the trainer reads it too).

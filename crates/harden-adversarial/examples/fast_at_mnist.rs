@@ -15,15 +15,15 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor};
-use harden_adversarial::eval::{accuracy, evaluate_batch};
+use burn::tensor::{Device, Tensor};
+use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::suite::evaluate;
 use harden_adversarial::{AttackRng, Norm, ObjectiveConfig, PgdConfig, Suite, ThreatModel};
 use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::split::shuffled_indices;
-use harden_data::{ArrayBatcher, ArrayDataset};
+use harden_data::{ArrayBatcher, ArrayDataset, Batches, RankBatches};
+use harden_model::SmallCnnConfig;
 use harden_model::store::{self, WeightsFormat};
-use harden_model::{Model, SmallCnnConfig};
 
 const EPS: f64 = 0.3;
 const BATCH: usize = 100;
@@ -39,16 +39,12 @@ fn learning_rate(t: f64, epochs: usize) -> f64 {
     }
 }
 
-fn batches(data: &ArrayDataset, n: usize, device: &Device) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
-    let batcher = ArrayBatcher::<4>::for_dataset(data).expect("images");
-    (0..n)
-        .collect::<Vec<_>>()
-        .chunks(500)
-        .map(|c| {
-            let b = batcher.gather(data, c, device);
-            (b.inputs, b.labels)
-        })
-        .collect()
+/// The first `n` images of `data` in batches of 500 (harden-data's layout rule).
+fn batches(data: &ArrayDataset, n: usize, device: &Device) -> RankBatches<4> {
+    Batches::first(data, n, 500, device)
+        .expect("valid batch size")
+        .into_images()
+        .expect("images")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -90,6 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &|x| attack_model.forward(x),
                 b.inputs,
                 b.labels.clone(),
+                None,
                 &mut rng,
             );
             loss_sum += f64::from(out.loss.clone().into_scalar::<f32>());
@@ -110,11 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let model = model.valid();
-    store::save(
-        &Model::SmallCnn(model.clone()),
-        &out,
-        WeightsFormat::Burnpack,
-    )?;
+    store::save(&model, &out, WeightsFormat::Burnpack)?;
     let f = |x: Tensor<4>| model.forward(x);
 
     let all = batches(&test, test.len(), &device);
@@ -137,13 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut robust = 0usize;
     let mut n = 0usize;
     for (x, y) in &subset {
-        let r = evaluate_batch(
-            &f,
-            x.clone(),
-            y.clone(),
-            std::slice::from_ref(&pgd),
-            &mut rng,
-        );
+        let r = run_ensemble(&f, &[(x.clone(), y.clone())], &[&pgd], &mut rng);
         robust += r.robust_correct.iter().filter(|&&b| b).count();
         n += r.robust_correct.len();
     }

@@ -11,11 +11,14 @@
 use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attack::check_gradient;
+use crate::attack::{
+    Attack, AttackOutput, GradientCheck, check_gradient, loss_and_gradient, per_sample_shape,
+    zero_non_finite,
+};
 use crate::best::{Best, select};
 use crate::error::{ParamError, check_at_least_one};
-use crate::loss::{cross_entropy, predictions};
-use crate::{AttackOutput, AttackRng, Differentiable, GradientCheck, ThreatModel};
+use crate::loss::{cross_entropy, margin, predictions};
+use crate::{AttackRng, Differentiable, ThreatModel};
 
 /// The loss APGD maximises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,9 +82,70 @@ impl ApgdConfig {
 }
 
 /// A checked, runnable APGD attack; see the [module docs](self).
+///
+/// Deserialising goes through [`ApgdConfig::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ApgdConfig", into = "ApgdConfig")]
 pub struct Apgd {
     config: ApgdConfig,
+}
+
+crate::error::checked_serde!(Apgd, ApgdConfig);
+
+/// APGD-T as one attack: targeted runs of `attack` towards each of the `targets` classes the
+/// model ranks next after its top one (see [`Apgd::perturb_top_targets`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApgdTargeted {
+    /// The attack (the reference uses the DLR loss).
+    pub attack: Apgd,
+    /// Number of target classes.
+    pub targets: usize,
+}
+
+impl<const D: usize> Attack<D> for Apgd {
+    /// `apgd-ce` or `apgd-dlr`.
+    fn name(&self) -> String {
+        match self.config.loss {
+            ApgdLoss::CrossEntropy => "apgd-ce".to_string(),
+            ApgdLoss::Dlr => "apgd-dlr".to_string(),
+        }
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialisable")
+    }
+
+    /// The returned `loss` is the maximised APGD loss at the returned point.
+    fn perturb(
+        &self,
+        model: &dyn Differentiable<D>,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> AttackOutput<D> {
+        self.run(model, input, labels, None, rng)
+    }
+}
+
+impl<const D: usize> Attack<D> for ApgdTargeted {
+    fn name(&self) -> String {
+        "apgd-t".to_string()
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialisable")
+    }
+
+    fn perturb(
+        &self,
+        model: &dyn Differentiable<D>,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> AttackOutput<D> {
+        self.attack
+            .perturb_top_targets(model, input, labels, self.targets, rng)
+    }
 }
 
 /// Momentum of the APGD update.
@@ -122,28 +186,24 @@ pub fn apgd_loss(
         (ApgdLoss::Dlr, targets) => {
             if k == 1 {
                 // One logit: the margin towards the other class, signed by the label.
-                let z: Tensor<1> = logits.reshape([n]);
-                let sign = labels.float().mul_scalar(2.0).sub_scalar(1.0);
-                return (z * sign).neg();
+                return margin(logits, labels).neg();
             }
-            let z_y: Tensor<1> = logits
-                .clone()
-                .gather(1, labels.clone().reshape([n, 1]))
-                .reshape([n]);
             let sorted = logits.clone().sort_descending(1);
             let col = |i: usize| -> Tensor<1> { sorted.clone().narrow(1, i, 1).reshape([n]) };
             match targets {
                 None => {
-                    let others = logits.mask_fill(labels.one_hot::<2>(k).bool(), f32::NEG_INFINITY);
-                    let z_other: Tensor<1> = others.max_dim(1).reshape([n]);
                     let denom = if k >= 3 {
                         (col(0) - col(2)).add_scalar(1e-12)
                     } else {
                         col(0).ones_like()
                     };
-                    ((z_y - z_other) / denom).neg()
+                    (margin(logits, labels) / denom).neg()
                 }
                 Some(t) => {
+                    let z_y: Tensor<1> = logits
+                        .clone()
+                        .gather(1, labels.reshape([n, 1]))
+                        .reshape([n]);
                     let z_t: Tensor<1> = logits.gather(1, t.reshape([n, 1])).reshape([n]);
                     let denom = if k >= 4 {
                         (col(0) - (col(2) + col(3)).mul_scalar(0.5)).add_scalar(1e-12)
@@ -163,29 +223,12 @@ impl Apgd {
         &self.config
     }
 
-    /// Untargeted attack.
-    ///
-    /// # Shapes
-    ///
-    /// - `input`: `[N, ...]` clean inputs in the box; `labels`: `[N]`.
-    ///
-    /// The returned `loss` is the maximised APGD loss at the returned point.
-    pub fn perturb<const D: usize, M: Differentiable<D>>(
-        &self,
-        model: &M,
-        input: Tensor<D>,
-        labels: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        self.run(model, input, labels, None, rng)
-    }
-
     /// Targeted attack towards `targets` (success: classified as the target).
     ///
     /// # Shapes
     ///
     /// - `input`: `[N, ...]`; `labels`, `targets`: `[N]`.
-    pub fn perturb_targeted<const D: usize, M: Differentiable<D>>(
+    pub fn perturb_targeted<const D: usize, M: Differentiable<D> + ?Sized>(
         &self,
         model: &M,
         input: Tensor<D>,
@@ -203,7 +246,7 @@ impl Apgd {
     /// # Shapes
     ///
     /// - `input`: `[N, ...]`; `labels`: `[N]`.
-    pub fn perturb_top_targets<const D: usize, M: Differentiable<D>>(
+    pub fn perturb_top_targets<const D: usize, M: Differentiable<D> + ?Sized>(
         &self,
         model: &M,
         input: Tensor<D>,
@@ -239,7 +282,7 @@ impl Apgd {
         }
     }
 
-    fn run<const D: usize, M: Differentiable<D>>(
+    fn run<const D: usize, M: Differentiable<D> + ?Sized>(
         &self,
         model: &M,
         input: Tensor<D>,
@@ -259,25 +302,15 @@ impl Apgd {
         };
         // Loss, gradient and success at a point.
         let evaluate = |x: Tensor<D>| -> (Tensor<1>, Tensor<D>, Tensor<1, Bool>) {
-            let var = x.detach().autodiff().require_grad();
-            let logits = model.logits(var.clone());
-            let loss = apgd_loss(c.loss, logits.clone(), labels.clone(), targets.clone());
-            let grads = loss.clone().sum().backward();
-            let grad = var
-                .grad(&grads)
-                .unwrap_or_else(|| var.clone().detach().without_autodiff().zeros_like());
-            let grad = grad.clone().mask_fill(grad.is_finite().bool_not(), 0.0);
-            (
-                loss.detach().without_autodiff(),
-                grad,
-                success_of(logits.detach().without_autodiff()),
-            )
+            let at = loss_and_gradient(model, x, |logits| {
+                apgd_loss(c.loss, logits, labels.clone(), targets.clone())
+            });
+            (at.loss, at.grad, success_of(at.logits))
         };
         let checkpoints = checkpoints(c.steps);
         let mut best = Best::new();
         let mut gradients = GradientCheck::default();
-        let mut group_shape = [1usize; D];
-        group_shape[0] = n;
+        let group_shape = per_sample_shape::<D>(n);
         for _ in 0..c.restarts {
             let mut x = if threat.eps() > 0.0 {
                 threat.random_point(clean.clone(), rng, None)
@@ -314,6 +347,7 @@ impl Apgd {
                 x_prev = x;
                 x = x_next;
                 let (new_loss, new_grad, success) = evaluate(x.clone());
+                let new_grad = zero_non_finite(new_grad);
                 best.offer(x.clone(), new_loss.clone(), success);
                 increases = increases + new_loss.clone().greater(loss.clone()).float();
                 let improved = new_loss.clone().greater(loss_best.clone());

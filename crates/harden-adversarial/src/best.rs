@@ -2,6 +2,8 @@
 
 use burn::tensor::{Bool, Tensor};
 
+use crate::attack::per_sample;
+
 /// The best point seen so far for each sample: a successful one before an unsuccessful one,
 /// and among equally successful ones the one with the highest score (the objective the
 /// attack maximises).
@@ -22,10 +24,8 @@ impl<const D: usize> Best<D> {
                 let newly = success.clone().bool_and(bok.clone().bool_not());
                 let same = success.clone().equal(bok.clone());
                 let better = newly.bool_or(same.bool_and(score.clone().greater(bs.clone())));
-                let n = better.dims()[0];
-                let mut shape = [1usize; D];
-                shape[0] = n;
-                let better_x: Tensor<D, Bool> = better.clone().reshape(shape).expand(x.dims());
+                let better_x: Tensor<D, Bool> =
+                    per_sample::<D, Bool>(better.clone()).expand(x.dims());
                 (
                     bx.mask_where(better_x, x),
                     bs.mask_where(better.clone(), score),
@@ -48,8 +48,6 @@ pub(crate) fn select<const D: usize>(
     a: Tensor<D>,
     b: Tensor<D>,
 ) -> Tensor<D> {
-    let mut shape = [1usize; D];
-    shape[0] = mask.dims()[0];
-    let mask: Tensor<D, Bool> = mask.reshape(shape).expand(a.dims());
+    let mask: Tensor<D, Bool> = per_sample::<D, Bool>(mask).expand(a.dims());
     b.mask_where(mask, a)
 }

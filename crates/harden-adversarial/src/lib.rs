@@ -7,20 +7,34 @@
 //! a padding mask).
 //!
 //! - [`ThreatModel`]: L-inf or L2 ball of radius eps inside the input box, exact projection.
+//! - [`Attack`]: the interface every attack implements (and a user's own attack can), so the
+//!   evaluation ensemble runs any of them.
 //! - [`PgdConfig`] / [`Pgd`]: FGSM, FGSM with random start, PGD with restarts, targeted or not.
+//! - [`ApgdConfig`] / [`Apgd`], [`ApgdTargeted`], [`SquareConfig`] / [`Square`],
+//!   [`Transfer`]: the attacks of the reference evaluation protocol.
 //! - [`ObjectiveConfig`] / [`Objective`]: clean, PGD adversarial training, FGSM-RS fast
 //!   adversarial training, TRADES; binary single-logit variants.
-//! - [`eval`]: clean and worst-case robust accuracy over several attacks.
+//! - [`eval::run_ensemble`]: clean and worst-case robust accuracy over several attacks;
+//!   [`suite::evaluate`] adds the named suites and the sanity flags.
 //!
-//! ```no_run
-//! use burn::tensor::{Device, Int, Tensor};
-//! use harden_adversarial::{AttackRng, Norm, PgdConfig, ThreatModel};
+//! ```
+//! use burn::nn::LinearConfig;
+//! use burn::tensor::{Device, Distribution, Int, Tensor};
+//! use harden_adversarial::{Attack, AttackRng, Norm, PgdConfig, ThreatModel};
 //!
-//! # fn demo(model: impl Fn(Tensor<4>) -> Tensor<2>, x: Tensor<4>, y: Tensor<1, Int>) {
-//! let threat = ThreatModel::new(Norm::Linf, 0.3).unwrap();
-//! let pgd = PgdConfig::new(threat, 40, 0.01).with_restarts(5).check().unwrap();
-//! let out = pgd.perturb(&model, x, y, &mut AttackRng::new(0));
-//! # }
+//! // Any function from inputs to logits is a model: here one linear layer on 4 features.
+//! let device = Device::flex();
+//! let layer = LinearConfig::new(4, 3).init(&device);
+//! let model = |x: Tensor<2>| layer.forward(x);
+//! let x = Tensor::<2>::random([8, 4], Distribution::Default, &device);
+//! let y = Tensor::<1, Int>::zeros([8], &device);
+//!
+//! let threat = ThreatModel::new(Norm::Linf, 0.1)?;
+//! let pgd = PgdConfig::new(threat, 10, 0.025).with_restarts(2).check()?;
+//! let out = pgd.perturb(&model, x.clone(), y, &mut AttackRng::new(0));
+//! let moved: f32 = (out.adversarial - x).abs().max().into_scalar();
+//! assert!(moved <= 0.1 + 1e-6, "the perturbation stays in the ball");
+//! # Ok::<(), harden_adversarial::ParamError>(())
 //! ```
 //!
 //! Hyperparameters are checked once into a runnable form ([`ParamError`] otherwise), so an
@@ -29,22 +43,25 @@
 pub mod apgd;
 pub mod attack;
 mod best;
-mod error;
+pub mod error;
 pub mod eval;
 pub mod loss;
 mod model;
+pub mod names;
 pub mod objective;
+pub mod pgd;
 mod rng;
 pub mod square;
 pub mod suite;
 pub mod threat;
 
-pub use apgd::{Apgd, ApgdConfig, ApgdLoss};
-pub use attack::{AttackOutput, GradientCheck, Pgd, PgdConfig, input_gradient};
+pub use apgd::{Apgd, ApgdConfig, ApgdLoss, ApgdTargeted};
+pub use attack::{Attack, AttackOutput, GradientCheck, input_gradient};
 pub use error::ParamError;
 pub use model::Differentiable;
-pub use objective::{Objective, ObjectiveConfig, ObjectiveOutput};
+pub use objective::{Objective, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
+pub use pgd::{Pgd, PgdConfig};
 pub use rng::AttackRng;
 pub use square::{Square, SquareConfig};
-pub use suite::{EvalReport, Suite, SuiteAttack};
+pub use suite::{EvalReport, Suite, SuiteAttack, Transfer};
 pub use threat::{Bounds, Norm, ThreatModel};

@@ -77,3 +77,24 @@ pub fn predictions(logits: Tensor<2>) -> Tensor<1, Int> {
 pub fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Bool> {
     predictions(logits).equal(labels)
 }
+
+/// Margin of the true class over the best other class, `z_y - max_{i != y} z_i`: positive
+/// when the sample is classified correctly. For one binary logit, the logit signed by the
+/// label (`z` for class 1, `-z` for class 0).
+///
+/// # Shapes
+///
+/// - `logits`: `[N, K]`; `labels`: `[N]`; output: `[N]`.
+pub fn margin(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [n, k] = logits.dims();
+    if k == 1 {
+        let z: Tensor<1> = logits.reshape([n]);
+        return z * labels.float().mul_scalar(2.0).sub_scalar(1.0);
+    }
+    let z_y: Tensor<1> = logits
+        .clone()
+        .gather(1, labels.clone().reshape([n, 1]))
+        .reshape([n]);
+    let others = logits.mask_fill(labels.one_hot::<2>(k).bool(), f32::NEG_INFINITY);
+    z_y - others.max_dim(1).reshape([n])
+}

@@ -14,10 +14,33 @@
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attack::{Pgd, PgdConfig};
+use crate::attack::{loss_and_gradient, zero_non_finite};
 use crate::error::{ParamError, check_finite_non_negative};
 use crate::loss::{cross_entropy, kl_divergence};
-use crate::{AttackRng, Differentiable};
+use crate::{AttackRng, Differentiable, Pgd, PgdConfig};
+
+/// The kind of a training objective, as the CLI and configuration files name it
+/// (`clean`, `pgd`, `fgsm-rs`, `trades`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectiveKind {
+    /// Clean cross-entropy.
+    Clean,
+    /// PGD adversarial training (Madry et al. 2018).
+    Pgd,
+    /// FGSM with a random start (Wong, Rice & Kolter 2020).
+    FgsmRs,
+    /// TRADES (Zhang et al. 2019).
+    Trades,
+}
+
+impl ObjectiveKind {
+    /// The name the CLI and configuration files use.
+    pub fn name(self) -> String {
+        crate::names::name_of(self)
+    }
+}
 
 /// Hyperparameters of a training objective, before checking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +90,10 @@ impl ObjectiveConfig {
 }
 
 /// A checked training objective; see the [module docs](self).
+///
+/// Deserialising goes through [`ObjectiveConfig::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ObjectiveConfig", into = "ObjectiveConfig")]
 pub enum Objective {
     /// Clean cross-entropy.
     Clean,
@@ -82,6 +108,32 @@ pub enum Objective {
         /// The inner maximisation.
         attack: Pgd,
     },
+}
+
+impl TryFrom<ObjectiveConfig> for Objective {
+    type Error = ParamError;
+
+    fn try_from(config: ObjectiveConfig) -> Result<Self, ParamError> {
+        config.check()
+    }
+}
+
+impl From<Objective> for ObjectiveConfig {
+    fn from(objective: Objective) -> Self {
+        match objective {
+            Objective::Clean => Self::Clean,
+            Objective::Pgd(a) => Self::Pgd {
+                attack: a.config().clone(),
+            },
+            Objective::FgsmRs(a) => Self::FgsmRs {
+                attack: a.config().clone(),
+            },
+            Objective::Trades { beta, attack } => Self::Trades {
+                beta,
+                attack: attack.config().clone(),
+            },
+        }
+    }
 }
 
 /// What an objective computed on a batch.
@@ -99,14 +151,19 @@ pub struct ObjectiveOutput<const D: usize> {
 }
 
 impl Objective {
-    /// The objective's name as the CLI spells it.
-    pub fn name(&self) -> &'static str {
+    /// The objective's kind.
+    pub fn kind(&self) -> ObjectiveKind {
         match self {
-            Self::Clean => "clean",
-            Self::Pgd(_) => "pgd",
-            Self::FgsmRs(_) => "fgsm-rs",
-            Self::Trades { .. } => "trades",
+            Self::Clean => ObjectiveKind::Clean,
+            Self::Pgd(_) => ObjectiveKind::Pgd,
+            Self::FgsmRs(_) => ObjectiveKind::FgsmRs,
+            Self::Trades { .. } => ObjectiveKind::Trades,
         }
+    }
+
+    /// The objective's name as the CLI spells it.
+    pub fn name(&self) -> String {
+        self.kind().name()
     }
 
     /// The inner attack, if any.
@@ -140,7 +197,9 @@ impl Objective {
     /// `model` is the model being trained (parameters with autodiff); `attack_model` the same
     /// weights without parameter gradients and in evaluation mode (burn's `model.valid()`),
     /// used to craft adversarial inputs. Inputs are returned to `input`'s autodiff context
-    /// before the training forward pass.
+    /// before the training forward pass. `mask` (1 perturbable, 0 fixed; broadcastable
+    /// against `input`, e.g. `[N, T, 1]` for token embeddings with padding) keeps masked
+    /// values at their clean value in every adversarial input.
     ///
     /// # Shapes
     ///
@@ -151,11 +210,12 @@ impl Objective {
         attack_model: &A,
         input: Tensor<D>,
         labels: Tensor<1, Int>,
+        mask: Option<Tensor<D>>,
         rng: &mut AttackRng,
     ) -> ObjectiveOutput<D>
     where
-        M: Differentiable<D>,
-        A: Differentiable<D>,
+        M: Differentiable<D> + ?Sized,
+        A: Differentiable<D> + ?Sized,
     {
         let on_input = |x: Tensor<D>| if input.is_autodiff() { x.autodiff() } else { x };
         match self {
@@ -169,7 +229,8 @@ impl Objective {
                 }
             }
             Self::Pgd(attack) | Self::FgsmRs(attack) => {
-                let adv = attack.adversarial(attack_model, input.clone(), labels.clone(), rng);
+                let adv =
+                    attack.adversarial(attack_model, input.clone(), labels.clone(), mask, rng);
                 let logits = model.logits(on_input(adv.clone()));
                 ObjectiveOutput {
                     loss: cross_entropy(logits.clone(), labels).mean(),
@@ -179,7 +240,7 @@ impl Objective {
                 }
             }
             Self::Trades { beta, attack } => {
-                let adv = trades_inner(attack, attack_model, input.clone(), rng);
+                let adv = trades_inner(attack, attack_model, input.clone(), mask, rng);
                 let clean_logits = model.logits(input.clone());
                 let adv_logits = model.logits(on_input(adv.clone()));
                 let natural = cross_entropy(clean_logits.clone(), labels).mean();
@@ -196,11 +257,12 @@ impl Objective {
 }
 
 /// TRADES' inner maximisation: from `x + 0.001 N(0, 1)`, steps of steepest ascent on
-/// `KL(p(x) || p(x'))`, each projected onto the threat model.
-fn trades_inner<const D: usize, A: Differentiable<D>>(
+/// `KL(p(x) || p(x'))`, each projected onto the threat model (and the mask).
+fn trades_inner<const D: usize, A: Differentiable<D> + ?Sized>(
     attack: &Pgd,
     model: &A,
     input: Tensor<D>,
+    mask: Option<Tensor<D>>,
     rng: &mut AttackRng,
 ) -> Tensor<D> {
     let config = attack.config();
@@ -211,18 +273,15 @@ fn trades_inner<const D: usize, A: Differentiable<D>>(
     }
     let clean_logits = model.logits(clean.clone()).detach().without_autodiff();
     let noise = rng.normal(clean.dims(), &clean.device()).mul_scalar(0.001);
-    let mut x = threat.project(clean.clone() + noise, clean.clone(), None);
+    let mut x = threat.project(clean.clone() + noise, clean.clone(), mask.clone());
     for _ in 0..config.steps {
-        let var = x.clone().autodiff().require_grad();
-        let kl = kl_divergence(clean_logits.clone().autodiff(), model.logits(var.clone())).sum();
-        let grad = var
-            .grad(&kl.backward())
-            .unwrap_or_else(|| x.clone().zeros_like());
-        let grad = grad.clone().mask_fill(grad.is_finite().bool_not(), 0.0);
+        let at = loss_and_gradient(model, x.clone(), |logits| {
+            kl_divergence(clean_logits.clone().autodiff(), logits)
+        });
         x = threat.project(
-            x + threat.ascent(grad, config.step_size),
+            x + threat.ascent(zero_non_finite(at.grad), config.step_size),
             clean.clone(),
-            None,
+            mask.clone(),
         );
     }
     x

@@ -16,10 +16,11 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::attack::{Attack, AttackOutput, GradientCheck};
 use crate::best::select;
 use crate::error::{ParamError, check_at_least_one};
-use crate::loss::predictions;
-use crate::{AttackOutput, AttackRng, Differentiable, GradientCheck, Norm, ThreatModel};
+use crate::loss::{margin, predictions};
+use crate::{AttackRng, Differentiable, Norm, ThreatModel};
 
 /// Hyperparameters of the Square attack, before checking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,41 +63,27 @@ impl SquareConfig {
 }
 
 /// A checked, runnable Square attack; see the [module docs](self).
+///
+/// Deserialising goes through [`SquareConfig::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SquareConfig", into = "SquareConfig")]
 pub struct Square {
     config: SquareConfig,
 }
 
-/// The window share at query `i` of `budget`: `p_init` halved at 10, 50, 200, 500, 1000,
-/// 2000, 4000, 6000 and 8000 ten-thousandths of the budget.
-pub fn window_share(p_init: f64, i: usize, budget: usize) -> f64 {
-    let at = i * 10_000 / budget.max(1);
-    let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]
-        .iter()
-        .filter(|&&t| at > t)
-        .count();
-    p_init / f64::from(1u32 << halvings)
-}
+crate::error::checked_serde!(Square, SquareConfig);
 
-/// Margin of the true class over the best other class, `[N]`: positive when correct.
-fn margin(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let [n, k] = logits.dims();
-    if k == 1 {
-        let z: Tensor<1> = logits.reshape([n]);
-        return z * labels.float().mul_scalar(2.0).sub_scalar(1.0);
+impl<const D: usize> Attack<D> for Square {
+    fn name(&self) -> String {
+        "square".to_string()
     }
-    let z_y: Tensor<1> = logits
-        .clone()
-        .gather(1, labels.clone().reshape([n, 1]))
-        .reshape([n]);
-    let others = logits.mask_fill(labels.one_hot::<2>(k).bool(), f32::NEG_INFINITY);
-    z_y - others.max_dim(1).reshape([n])
-}
 
-impl Square {
-    /// The hyperparameters.
-    pub fn config(&self) -> &SquareConfig {
-        &self.config
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialisable")
+    }
+
+    fn is_black_box(&self) -> bool {
+        true
     }
 
     /// Untargeted attack. Inputs are viewed as `[N, C, H, W]` images (`[N, F]` rows as
@@ -108,9 +95,9 @@ impl Square {
     /// - `input`: `[N, ...]` clean inputs in the box; `labels`: `[N]`.
     ///
     /// The returned `loss` is the margin at the returned point (negative when broken).
-    pub fn perturb<const D: usize, M: Differentiable<D>>(
+    fn perturb(
         &self,
-        model: &M,
+        model: &dyn Differentiable<D>,
         input: Tensor<D>,
         labels: Tensor<1, Int>,
         rng: &mut AttackRng,
@@ -195,6 +182,24 @@ impl Square {
             loss: best_margin,
             gradients: GradientCheck::default(),
         }
+    }
+}
+
+/// The window share at query `i` of `budget`: `p_init` halved at 10, 50, 200, 500, 1000,
+/// 2000, 4000, 6000 and 8000 ten-thousandths of the budget.
+pub fn window_share(p_init: f64, i: usize, budget: usize) -> f64 {
+    let at = i * 10_000 / budget.max(1);
+    let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]
+        .iter()
+        .filter(|&&t| at > t)
+        .count();
+    p_init / f64::from(1u32 << halvings)
+}
+
+impl Square {
+    /// The hyperparameters.
+    pub fn config(&self) -> &SquareConfig {
+        &self.config
     }
 }
 

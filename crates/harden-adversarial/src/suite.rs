@@ -8,17 +8,15 @@
 //! flags, each with its evidence, for the usual signs of an evaluation that overstates
 //! robustness (gradient masking, a too weak attack, a broken threat model).
 
-use std::time::Instant;
-
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attack::default_step_size;
 use crate::error::ParamError;
-use crate::eval::{share, to_bools};
+use crate::eval::{AttackResult, run_ensemble, share};
 use crate::loss::correct;
+use crate::pgd::default_step_size;
 use crate::{
-    Apgd, ApgdConfig, ApgdLoss, AttackOutput, AttackRng, Differentiable, GradientCheck, Pgd,
+    Apgd, ApgdConfig, ApgdLoss, ApgdTargeted, Attack, AttackOutput, AttackRng, Differentiable, Pgd,
     PgdConfig, Square, SquareConfig, ThreatModel,
 };
 
@@ -66,7 +64,7 @@ impl std::str::FromStr for Suite {
     }
 }
 
-/// One attack of a suite.
+/// One built-in attack of a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SuiteAttack {
@@ -74,81 +72,75 @@ pub enum SuiteAttack {
     Pgd(Pgd),
     /// APGD, untargeted.
     Apgd(Apgd),
-    /// APGD-T: targeted runs towards the `targets` classes ranked next after the top one.
-    ApgdTargeted {
-        /// The attack.
-        attack: Apgd,
-        /// Number of target classes.
-        targets: usize,
-    },
+    /// APGD-T: targeted runs towards the classes ranked next after the top one.
+    ApgdTargeted(ApgdTargeted),
     /// The Square attack.
     Square(Square),
-    /// A transfer attack: this attack crafted on a surrogate model, evaluated on the target.
-    Transfer(Apgd),
 }
 
 impl SuiteAttack {
-    /// A short name for reports (`apgd-ce`, `apgd-t`, `square`, `pgd-20`).
-    pub fn name(&self) -> String {
+    /// The attack behind the variant.
+    pub fn as_attack<const D: usize>(&self) -> &dyn Attack<D> {
         match self {
-            Self::Pgd(p) => format!("pgd-{}x{}", p.config().steps, p.config().restarts),
-            Self::Apgd(a) => match a.config().loss {
-                ApgdLoss::CrossEntropy => "apgd-ce".to_string(),
-                ApgdLoss::Dlr => "apgd-dlr".to_string(),
-            },
-            Self::ApgdTargeted { .. } => "apgd-t".to_string(),
-            Self::Square(_) => "square".to_string(),
-            Self::Transfer(_) => "transfer-apgd-ce".to_string(),
+            Self::Pgd(a) => a,
+            Self::Apgd(a) => a,
+            Self::ApgdTargeted(a) => a,
+            Self::Square(a) => a,
         }
     }
 
-    /// Whether the attack uses no gradients of the evaluated model.
-    pub fn is_black_box(&self) -> bool {
-        matches!(self, Self::Square(_) | Self::Transfer(_))
-    }
-
-    /// Runs the attack; `None` for a transfer attack without a surrogate.
-    fn run<const D: usize, M: Differentiable<D>>(
-        &self,
-        model: &M,
-        surrogate: Option<&dyn Differentiable<D>>,
-        x: Tensor<D>,
-        y: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> Option<AttackOutput<D>> {
-        Some(match self {
-            Self::Pgd(a) => a.perturb(model, x, y, rng),
-            Self::Apgd(a) => a.perturb(model, x, y, rng),
-            Self::ApgdTargeted { attack, targets } => {
-                attack.perturb_top_targets(model, x, y, *targets, rng)
-            }
-            Self::Square(a) => a.perturb(model, x, y, rng),
-            Self::Transfer(a) => transfer(a, surrogate?, model, x, y, rng),
-        })
+    /// A short name for reports (`apgd-ce`, `apgd-t`, `square`, `pgd-20x1`).
+    pub fn name(&self) -> String {
+        self.as_attack::<2>().name()
     }
 }
 
-/// Crafts adversarial inputs with `attack` on `surrogate` and evaluates them on `target`:
-/// success means `target` misclassifies them. The gradient diagnostics are the surrogate's.
-///
-/// # Shapes
-///
-/// - `input`: `[N, ...]`; `labels`: `[N]`.
-pub fn transfer<const D: usize, T: Differentiable<D> + ?Sized>(
-    attack: &Apgd,
-    surrogate: &dyn Differentiable<D>,
-    target: &T,
-    input: Tensor<D>,
-    labels: Tensor<1, Int>,
-    rng: &mut AttackRng,
-) -> AttackOutput<D> {
-    let crafted = attack.perturb(&|x| surrogate.logits(x), input, labels.clone(), rng);
-    let logits = target.logits(crafted.adversarial.clone());
-    AttackOutput {
-        success: correct(logits.clone(), labels.clone()).bool_not(),
-        loss: crate::loss::cross_entropy(logits, labels),
-        adversarial: crafted.adversarial,
-        gradients: crafted.gradients,
+/// A transfer attack: `attack` crafted on a surrogate model, evaluated on the attacked model.
+/// Success means the attacked model misclassifies the crafted inputs; the gradient
+/// diagnostics are the surrogate's.
+pub struct Transfer<'a, const D: usize> {
+    attack: Apgd,
+    surrogate: &'a dyn Differentiable<D>,
+}
+
+impl<'a, const D: usize> Transfer<'a, D> {
+    /// `attack` run on `surrogate`.
+    pub fn new(attack: Apgd, surrogate: &'a dyn Differentiable<D>) -> Self {
+        Self { attack, surrogate }
+    }
+}
+
+impl<const D: usize> Attack<D> for Transfer<'_, D> {
+    /// `transfer-` and the crafting attack's name.
+    fn name(&self) -> String {
+        format!("transfer-{}", Attack::<D>::name(&self.attack))
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.attack).expect("serialisable")
+    }
+
+    fn is_black_box(&self) -> bool {
+        true
+    }
+
+    fn perturb(
+        &self,
+        model: &dyn Differentiable<D>,
+        input: Tensor<D>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> AttackOutput<D> {
+        let crafted = self
+            .attack
+            .perturb(self.surrogate, input, labels.clone(), rng);
+        let logits = model.logits(crafted.adversarial.clone());
+        AttackOutput {
+            success: correct(logits.clone(), labels.clone()).bool_not(),
+            loss: crate::loss::cross_entropy(logits, labels),
+            adversarial: crafted.adversarial,
+            gradients: crafted.gradients,
+        }
     }
 }
 
@@ -219,10 +211,10 @@ impl Suite {
         )];
         let targets = num_classes.saturating_sub(1).min(9);
         if targets >= 1 && num_classes > 2 {
-            attacks.push(SuiteAttack::ApgdTargeted {
+            attacks.push(SuiteAttack::ApgdTargeted(ApgdTargeted {
                 attack: ApgdConfig::new(threat.clone(), ApgdLoss::Dlr).check()?,
                 targets,
-            });
+            }));
         } else {
             attacks.push(SuiteAttack::Apgd(
                 ApgdConfig::new(threat.clone(), ApgdLoss::Dlr).check()?,
@@ -233,23 +225,6 @@ impl Suite {
         ));
         Ok(attacks)
     }
-}
-
-/// What one attack of the ensemble did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttackResult {
-    /// The attack's name.
-    pub name: String,
-    /// Its full configuration.
-    pub attack: SuiteAttack,
-    /// Samples it was run on (those still robust).
-    pub attempted: usize,
-    /// Samples it broke.
-    pub broken: usize,
-    /// Wall-clock seconds it took.
-    pub seconds: f64,
-    /// Its input-gradient diagnostics (all zero for black-box attacks).
-    pub gradients: GradientCheck,
 }
 
 /// A sanity check of the evaluation, with its evidence.
@@ -284,86 +259,9 @@ pub struct EvalReport {
     pub flags: Vec<SanityFlag>,
 }
 
-/// Runs `attacks` as an ensemble on `batches`; see the [module docs](self).
-///
-/// `batches` are `(inputs [N, ...], labels [N])` pairs on the model's device. Each attack runs
-/// on the samples of each batch that are still robust.
-///
-/// # Panics
-///
-/// Panics when a batch's inputs and labels differ in length.
-pub fn run_ensemble<const D: usize, M: Differentiable<D>>(
-    model: &M,
-    surrogate: Option<&dyn Differentiable<D>>,
-    batches: &[(Tensor<D>, Tensor<1, Int>)],
-    attacks: &[SuiteAttack],
-    rng: &mut AttackRng,
-) -> (Vec<bool>, Vec<bool>, Vec<AttackResult>) {
-    let mut clean_all = Vec::new();
-    let mut robust_all = Vec::new();
-    let mut results: Vec<AttackResult> = attacks
-        .iter()
-        .map(|a| AttackResult {
-            name: a.name(),
-            attack: a.clone(),
-            attempted: 0,
-            broken: 0,
-            seconds: 0.0,
-            gradients: GradientCheck::default(),
-        })
-        .collect();
-    for (x, y) in batches {
-        let x = x.clone().detach().without_autodiff();
-        let y = y.clone().without_autodiff();
-        assert_eq!(
-            x.dims()[0],
-            y.dims()[0],
-            "inputs and labels differ in length"
-        );
-        let clean = to_bools(correct(model.logits(x.clone()), y.clone()));
-        let mut robust = clean.clone();
-        for (attack, result) in attacks.iter().zip(&mut results) {
-            let still: Vec<i64> = (0..robust.len())
-                .filter(|&i| robust[i])
-                .map(|i| i as i64)
-                .collect();
-            if still.is_empty() {
-                continue;
-            }
-            let idx = Tensor::<1, Int>::from_data(
-                TensorData::new(still.clone(), [still.len()]),
-                &x.device(),
-            );
-            let start = Instant::now();
-            let Some(out) = attack.run(
-                model,
-                surrogate,
-                x.clone().select(0, idx.clone()),
-                y.clone().select(0, idx),
-                rng,
-            ) else {
-                continue;
-            };
-            let broken = to_bools(out.success);
-            result.seconds += start.elapsed().as_secs_f64();
-            result.attempted += still.len();
-            result.gradients.add(out.gradients);
-            for (k, &i) in still.iter().enumerate() {
-                if broken[k] {
-                    robust[i as usize] = false;
-                    result.broken += 1;
-                }
-            }
-        }
-        clean_all.extend(clean);
-        robust_all.extend(robust);
-    }
-    (clean_all, robust_all, results)
-}
-
 /// Number of classes the model predicts (a single logit counts as 2), from one sample.
-fn num_classes<const D: usize, M: Differentiable<D>>(
-    model: &M,
+fn num_classes<const D: usize>(
+    model: &dyn Differentiable<D>,
     batches: &[(Tensor<D>, Tensor<1, Int>)],
 ) -> usize {
     batches.first().map_or(2, |(x, _)| {
@@ -380,23 +278,46 @@ fn num_classes<const D: usize, M: Differentiable<D>>(
 /// # Errors
 ///
 /// [`ParamError`] when an attack rejects the threat model.
-pub fn evaluate<const D: usize, M: Differentiable<D>>(
-    model: &M,
+pub fn evaluate<const D: usize>(
+    model: &dyn Differentiable<D>,
     surrogate: Option<&dyn Differentiable<D>>,
     batches: &[(Tensor<D>, Tensor<1, Int>)],
     suite: Suite,
     threat: &ThreatModel,
     seed: u64,
 ) -> Result<EvalReport, ParamError> {
-    let num_classes = num_classes(model, batches);
-    let mut attacks = suite.attacks(threat, num_classes)?;
-    if surrogate.is_some() {
-        attacks.push(SuiteAttack::Transfer(
+    let built = suite.attacks(threat, num_classes(model, batches))?;
+    let transfer = match surrogate {
+        Some(surrogate) => Some(Transfer::new(
             ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy).check()?,
-        ));
+            surrogate,
+        )),
+        None => None,
+    };
+    let mut attacks: Vec<&dyn Attack<D>> = built.iter().map(SuiteAttack::as_attack).collect();
+    if let Some(t) = &transfer {
+        attacks.push(t);
     }
-    let mut rng = AttackRng::new(seed);
-    let (clean, robust, results) = run_ensemble(model, surrogate, batches, &attacks, &mut rng);
+    evaluate_with(model, batches, &suite.name(), &attacks, threat, seed)
+}
+
+/// Evaluates `model` on `batches` with any `attacks` (built-in or a user's own) as one
+/// ensemble, reported under the name `suite`, with the sanity flags of [`evaluate`]. `threat`
+/// is the threat model the attacks work in; the diagnostic attacks use it too.
+///
+/// # Errors
+///
+/// [`ParamError`] when a diagnostic attack rejects the threat model.
+pub fn evaluate_with<const D: usize>(
+    model: &dyn Differentiable<D>,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    suite: &str,
+    attacks: &[&dyn Attack<D>],
+    threat: &ThreatModel,
+    seed: u64,
+) -> Result<EvalReport, ParamError> {
+    let outcome = run_ensemble(model, batches, attacks, &mut AttackRng::new(seed));
+    let results = &outcome.attacks;
     let mut flags = Vec::new();
 
     let checked: usize = results.iter().map(|r| r.gradients.samples).sum();
@@ -408,16 +329,14 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
         evidence: format!("{zero} zero and {non_finite} non-finite of {checked} gradient checks"),
     });
 
-    let white_box_broken: usize = results
-        .iter()
-        .filter(|r| !r.attack.is_black_box())
-        .map(|r| r.broken)
-        .sum();
-    let black_box_broken: usize = results
-        .iter()
-        .filter(|r| r.attack.is_black_box())
-        .map(|r| r.broken)
-        .sum();
+    let broken_by = |black_box: bool| -> usize {
+        results
+            .iter()
+            .filter(|r| r.black_box == black_box)
+            .map(|r| r.broken)
+            .sum()
+    };
+    let (white_box_broken, black_box_broken) = (broken_by(false), broken_by(true));
     flags.push(SanityFlag {
         name: "black-box attack succeeds where white-box attacks failed".to_string(),
         raised: black_box_broken > 0,
@@ -426,25 +345,16 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
         ),
     });
 
+    // One diagnostic attack alone on every clean-correct sample, from the same seed.
+    let robust_under = |attack: Pgd| -> Vec<bool> {
+        run_ensemble(model, batches, &[&attack], &mut AttackRng::new(seed)).robust_correct
+    };
+
     // FGSM against PGD on every clean-correct sample.
     if threat.eps() > 0.0 {
-        let fgsm = SuiteAttack::Pgd(PgdConfig::fgsm(threat.clone()).check()?);
-        let pgd = SuiteAttack::Pgd(
+        let fgsm_robust = robust_under(PgdConfig::fgsm(threat.clone()).check()?);
+        let pgd_robust = robust_under(
             PgdConfig::new(threat.clone(), 20, default_step_size(threat.eps(), 20)).check()?,
-        );
-        let (_, fgsm_robust, _) = run_ensemble(
-            model,
-            None,
-            batches,
-            std::slice::from_ref(&fgsm),
-            &mut AttackRng::new(seed),
-        );
-        let (_, pgd_robust, _) = run_ensemble(
-            model,
-            None,
-            batches,
-            std::slice::from_ref(&pgd),
-            &mut AttackRng::new(seed),
         );
         let fgsm_only = fgsm_robust
             .iter()
@@ -465,15 +375,7 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     // An attack with an unbounded budget must reach ~0%.
     let unbounded =
         ThreatModel::new(crate::Norm::Linf, 1.0)?.with_bounds(threat.bounds().clone())?;
-    let big = SuiteAttack::Pgd(PgdConfig::new(unbounded, 20, 0.125).check()?);
-    let (_, big_robust, _) = run_ensemble(
-        model,
-        None,
-        batches,
-        std::slice::from_ref(&big),
-        &mut AttackRng::new(seed),
-    );
-    let big_acc = share(&big_robust);
+    let big_acc = share(&robust_under(PgdConfig::new(unbounded, 20, 0.125).check()?));
     flags.push(SanityFlag {
         name: "unbounded attack (eps = 1) does not reach ~0%".to_string(),
         raised: big_acc > 0.01,
@@ -481,13 +383,13 @@ pub fn evaluate<const D: usize, M: Differentiable<D>>(
     });
 
     Ok(EvalReport {
-        suite: suite.name(),
+        suite: suite.to_string(),
         threat: threat.clone(),
         seed,
-        samples: clean.len(),
-        clean_accuracy: share(&clean),
-        robust_accuracy: share(&robust),
-        attacks: results,
+        samples: outcome.clean_correct.len(),
+        clean_accuracy: outcome.clean_accuracy(),
+        robust_accuracy: outcome.robust_accuracy(),
+        attacks: outcome.attacks,
         flags,
     })
 }
@@ -507,8 +409,8 @@ pub struct CurvePoint {
 /// # Errors
 ///
 /// [`ParamError`] for an invalid eps or an attack that rejects the threat model.
-pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
-    model: &M,
+pub fn robustness_curve<const D: usize>(
+    model: &dyn Differentiable<D>,
     batches: &[(Tensor<D>, Tensor<1, Int>)],
     suite: Suite,
     threat: &ThreatModel,
@@ -519,12 +421,12 @@ pub fn robustness_curve<const D: usize, M: Differentiable<D>>(
     let mut points = Vec::with_capacity(eps_list.len());
     for &eps in eps_list {
         let t = threat.clone().with_eps(eps)?;
-        let attacks = suite.attacks(&t, num_classes)?;
-        let (_, robust, _) =
-            run_ensemble(model, None, batches, &attacks, &mut AttackRng::new(seed));
+        let built = suite.attacks(&t, num_classes)?;
+        let attacks: Vec<&dyn Attack<D>> = built.iter().map(SuiteAttack::as_attack).collect();
+        let outcome = run_ensemble(model, batches, &attacks, &mut AttackRng::new(seed));
         points.push(CurvePoint {
             eps,
-            robust_accuracy: share(&robust),
+            robust_accuracy: outcome.robust_accuracy(),
         });
     }
     let mut sorted = points.clone();

@@ -9,31 +9,43 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::AttackRng;
+use crate::attack::per_sample;
 use crate::error::{ParamError, check_finite_non_negative};
 
-/// The norm of the perturbation ball.
+/// The norm of the perturbation ball: `linf` (also `inf`) or `l2` (also `2`) in
+/// configuration files and on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Norm {
     /// `max_i |delta_i| <= eps`.
+    #[serde(alias = "inf", alias = "Linf")]
+    #[cfg_attr(feature = "clap", value(alias = "inf", alias = "Linf"))]
     Linf,
     /// `sqrt(sum_i delta_i^2) <= eps`.
+    #[serde(alias = "2", alias = "L2")]
+    #[cfg_attr(feature = "clap", value(alias = "2", alias = "L2"))]
     L2,
+}
+
+impl Norm {
+    /// The norm's name as configuration files and the CLI spell it.
+    pub fn name(self) -> String {
+        crate::names::name_of(self)
+    }
 }
 
 impl std::str::FromStr for Norm {
     type Err = ParamError;
 
+    /// Parses a name through the same table as configuration files (serde's names and
+    /// aliases).
     fn from_str(s: &str) -> Result<Self, ParamError> {
-        match s {
-            "linf" | "Linf" | "inf" => Ok(Self::Linf),
-            "l2" | "L2" | "2" => Ok(Self::L2),
-            _ => Err(ParamError {
-                name: "norm",
-                value: s.to_string(),
-                expected: "linf or l2",
-            }),
-        }
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| ParamError {
+            name: "norm",
+            value: s.to_string(),
+            expected: "linf or l2 (or their aliases inf and 2)",
+        })
     }
 }
 
@@ -65,13 +77,38 @@ impl Default for Bounds {
     }
 }
 
-/// A checked threat model: norm, radius and box. Build it with [`ThreatModel::new`].
+/// A checked threat model: norm, radius and box. Build it with [`ThreatModel::new`];
+/// deserialising checks it the same way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedThreatModel")]
 pub struct ThreatModel {
     norm: Norm,
     eps: f64,
     bounds: Bounds,
     per_token: bool,
+}
+
+/// The fields of a [`ThreatModel`] as read from a file, before checking.
+#[derive(Deserialize)]
+struct UncheckedThreatModel {
+    norm: Norm,
+    eps: f64,
+    bounds: Bounds,
+    per_token: bool,
+}
+
+impl TryFrom<UncheckedThreatModel> for ThreatModel {
+    type Error = ParamError;
+
+    fn try_from(t: UncheckedThreatModel) -> Result<Self, ParamError> {
+        Self {
+            norm: t.norm,
+            eps: t.eps,
+            bounds: t.bounds,
+            per_token: t.per_token,
+        }
+        .checked()
+    }
 }
 
 /// Binary search steps of the exact L2-and-box projection: the radius is met to within
@@ -190,11 +227,8 @@ impl ThreatModel {
         if self.per_token {
             squared.sum_dim(D - 1).sqrt()
         } else {
-            let n = t.dims()[0];
             let flat: Tensor<2> = squared.flatten(1, D - 1);
-            let mut shape = [1usize; D];
-            shape[0] = n;
-            flat.sum_dim(1).sqrt().reshape(shape)
+            per_sample(flat.sum_dim(1).sqrt().squeeze_dim(1))
         }
     }
 
@@ -204,11 +238,8 @@ impl ThreatModel {
         if self.per_token {
             abs.max_dim(D - 1)
         } else {
-            let n = t.dims()[0];
             let flat: Tensor<2> = abs.flatten(1, D - 1);
-            let mut shape = [1usize; D];
-            shape[0] = n;
-            flat.max_dim(1).reshape(shape)
+            per_sample(flat.max_dim(1).squeeze_dim(1))
         }
     }
 

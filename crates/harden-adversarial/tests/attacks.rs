@@ -10,9 +10,9 @@ use burn::nn::LinearConfig;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use common::{batch, bools, digits, train, values};
-use harden_adversarial::eval::{accuracy, evaluate_batch};
+use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
-    AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel, input_gradient,
+    Attack, AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel, input_gradient,
 };
 
 const EPS: f64 = 0.1;
@@ -37,19 +37,17 @@ fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
 
     let fgsm = PgdConfig::fgsm(linf(EPS)).check().unwrap();
     let pgd = PgdConfig::new(linf(EPS), 20, 0.01).check().unwrap();
-    let report = evaluate_batch(
+    let report = run_ensemble(
         &f,
-        x.clone(),
-        y.clone(),
-        std::slice::from_ref(&fgsm),
+        &[(x.clone(), y.clone())],
+        &[&fgsm],
         &mut AttackRng::new(1),
     );
     let fgsm_acc = report.robust_accuracy();
-    let report = evaluate_batch(
+    let report = run_ensemble(
         &f,
-        x.clone(),
-        y.clone(),
-        std::slice::from_ref(&pgd),
+        &[(x.clone(), y.clone())],
+        &[&pgd],
         &mut AttackRng::new(1),
     );
     let pgd_acc = report.robust_accuracy();
@@ -61,7 +59,7 @@ fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
         pgd_acc < fgsm_acc,
         "PGD {pgd_acc} not stronger than FGSM {fgsm_acc}"
     );
-    assert_eq!(report.gradients[0].zero, 0);
+    assert_eq!(report.attacks[0].gradients.zero, 0);
 
     for (attack, threat) in [(pgd, linf(EPS)), (fgsm, linf(EPS))] {
         let out = attack.perturb(&f, x.clone(), y.clone(), &mut AttackRng::new(2));

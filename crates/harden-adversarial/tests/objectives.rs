@@ -7,7 +7,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use common::{batch, digits, train, values};
-use harden_adversarial::eval::evaluate_batch;
+use harden_adversarial::eval::run_ensemble;
 use harden_adversarial::{AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel};
 use harden_model::MlpConfig;
 
@@ -25,7 +25,7 @@ fn trades_with_beta_zero_is_clean_cross_entropy() {
     let (x, y) = batch(&test_set, &device);
     let mut rng = AttackRng::new(0);
     let clean = Objective::Clean
-        .loss(&f, &f, x.clone(), y.clone(), &mut rng)
+        .loss(&f, &f, x.clone(), y.clone(), None, &mut rng)
         .loss;
     let trades = ObjectiveConfig::Trades {
         beta: 0.0,
@@ -33,7 +33,7 @@ fn trades_with_beta_zero_is_clean_cross_entropy() {
     }
     .check()
     .unwrap()
-    .loss(&f, &f, x.clone(), y.clone(), &mut rng);
+    .loss(&f, &f, x.clone(), y.clone(), None, &mut rng);
     assert_eq!(values(clean.clone()), values(trades.loss));
     let with_kl = ObjectiveConfig::Trades {
         beta: 6.0,
@@ -41,7 +41,7 @@ fn trades_with_beta_zero_is_clean_cross_entropy() {
     }
     .check()
     .unwrap()
-    .loss(&f, &f, x, y, &mut rng);
+    .loss(&f, &f, x, y, None, &mut rng);
     assert!(
         values(with_kl.loss)[0] > values(clean)[0],
         "the KL term adds to the loss"
@@ -74,6 +74,7 @@ fn single_logit_models_train_and_break_under_pgd() {
             &|x| model.forward(x),
             x.clone(),
             y.clone(),
+            None,
             &mut rng,
         );
         losses.push(values(out.loss.clone())[0]);
@@ -96,7 +97,7 @@ fn single_logit_models_train_and_break_under_pgd() {
             &device,
         );
     let attack = PgdConfig::new(linf(0.1), 20, 0.01).check().unwrap();
-    let report = evaluate_batch(&f, test.inputs, test.labels, &[attack], &mut rng);
+    let report = run_ensemble(&f, &[(test.inputs, test.labels)], &[&attack], &mut rng);
     eprintln!(
         "breast-cancer single-logit MLP: clean {:.3}, PGD-20 eps 0.1 {:.3}",
         report.clean_accuracy(),
@@ -136,11 +137,10 @@ fn adversarial_training_raises_robust_accuracy() {
     for objective in [Objective::Clean, pgd_at, fgsm_rs, trades] {
         let model = train(&objective, &train_set, 15, &device);
         let f = |x: Tensor<4>| model.forward(x);
-        let r = evaluate_batch(
+        let r = run_ensemble(
             &f,
-            x.clone(),
-            y.clone(),
-            std::slice::from_ref(&eval),
+            &[(x.clone(), y.clone())],
+            &[&eval],
             &mut AttackRng::new(5),
         );
         eprintln!(

@@ -6,10 +6,10 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use common::{batch, bools, digits, train, values};
-use harden_adversarial::eval::{accuracy, evaluate_batch};
+use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
-    ApgdConfig, ApgdLoss, AttackOutput, AttackRng, Norm, Objective, PgdConfig, SquareConfig,
-    ThreatModel,
+    ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Norm, Objective, PgdConfig,
+    SquareConfig, ThreatModel,
 };
 
 fn linf(eps: f64) -> ThreatModel {
@@ -49,7 +49,7 @@ fn apgd_is_at_least_as_strong_as_pgd_at_equal_iterations() {
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let eps = 0.08;
-    let clean = evaluate_batch(&f, x.clone(), y.clone(), &[], &mut AttackRng::new(0));
+    let clean = run_ensemble(&f, &[(x.clone(), y.clone())], &[], &mut AttackRng::new(0));
     let steps = 10;
     let pgd = PgdConfig::new(linf(eps), steps, 0.01).check().unwrap();
     let pgd_out = pgd.perturb(&f, x.clone(), y.clone(), &mut AttackRng::new(1));
@@ -173,18 +173,21 @@ fn square_breaks_a_gradient_masked_model_that_pgd_cannot() {
         .with_random_start(false)
         .check()
         .unwrap();
-    let report = evaluate_batch(
+    let report = run_ensemble(
         &masked,
-        x.clone(),
-        y.clone(),
-        &[pgd],
+        &[(x.clone(), y.clone())],
+        &[&pgd],
         &mut AttackRng::new(0),
     );
+    // Every sample the attack saw (the clean-correct ones) had a zero input gradient.
+    let gradients = report.attacks[0].gradients;
     assert_eq!(
-        report.gradients[0].zero,
-        test_set.len(),
-        "zero-gradient flag: {:?}",
-        report.gradients[0]
+        (gradients.zero, gradients.samples),
+        (
+            report.clean_correct.iter().filter(|&&c| c).count(),
+            report.clean_correct.iter().filter(|&&c| c).count()
+        ),
+        "zero-gradient flag: {gradients:?}"
     );
     let square = SquareConfig::new(linf(eps), 300).check().unwrap();
     let out = square.perturb(&masked, x.clone(), y.clone(), &mut AttackRng::new(0));

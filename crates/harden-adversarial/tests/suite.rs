@@ -7,9 +7,10 @@ mod common;
 use burn::tensor::{Device, Int, Tensor};
 use common::{digits, train};
 use harden_adversarial::eval::accuracy;
-use harden_adversarial::suite::{evaluate, robustness_curve, transfer};
+use harden_adversarial::suite::{Transfer, evaluate, evaluate_with, robustness_curve};
 use harden_adversarial::{
-    ApgdConfig, ApgdLoss, AttackRng, Differentiable, Norm, Objective, Suite, ThreatModel,
+    ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Differentiable, GradientCheck, Norm,
+    Objective, Suite, ThreatModel,
 };
 use harden_data::ArrayBatcher;
 
@@ -120,14 +121,7 @@ fn transfer_attacks_from_a_surrogate_break_the_target() {
         .with_steps(20)
         .check()
         .unwrap();
-    let out = transfer(
-        &apgd,
-        &g as &dyn Differentiable<4>,
-        &f,
-        x.clone(),
-        y.clone(),
-        &mut AttackRng::new(0),
-    );
+    let out = Transfer::new(apgd, &g).perturb(&f, x.clone(), y.clone(), &mut AttackRng::new(0));
     let clean = accuracy(&f, x, y.clone());
     let after = accuracy(&f, out.adversarial, y);
     eprintln!("transfer from a 4-epoch surrogate, eps 0.2: target {clean:.3} -> {after:.3}");
@@ -146,5 +140,79 @@ fn transfer_attacks_from_a_surrogate_break_the_target() {
     assert_eq!(
         report.attacks[1].attempted,
         report.attacks[0].attempted - report.attacks[0].broken
+    );
+}
+
+/// A user's own attack: one signed-gradient step of a fixed size, written here against the
+/// public interface only.
+struct OneStep {
+    threat: ThreatModel,
+}
+
+impl Attack<4> for OneStep {
+    fn name(&self) -> String {
+        "one-step".to_string()
+    }
+
+    fn perturb(
+        &self,
+        model: &dyn Differentiable<4>,
+        input: Tensor<4>,
+        labels: Tensor<1, Int>,
+        _rng: &mut AttackRng,
+    ) -> AttackOutput<4> {
+        let (_, grad) = harden_adversarial::input_gradient(model, input.clone(), labels.clone());
+        let eps = self.threat.eps() as f32;
+        let adversarial = (input + grad.sign().mul_scalar(eps)).clamp(0.0, 1.0);
+        let logits = model.logits(adversarial.clone());
+        AttackOutput {
+            success: harden_adversarial::loss::correct(logits.clone(), labels.clone()).bool_not(),
+            loss: harden_adversarial::loss::cross_entropy(logits, labels),
+            adversarial,
+            gradients: GradientCheck::default(),
+        }
+    }
+}
+
+#[test]
+fn a_users_own_attack_runs_in_the_ensemble_next_to_the_built_in_ones() {
+    let device = Device::flex();
+    let (train_set, test_set) = digits();
+    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let f = |x: Tensor<4>| model.forward(x);
+    let data = batches(&test_set, &device, 256);
+    let threat = ThreatModel::new(Norm::Linf, 0.1).unwrap();
+    let mine = OneStep {
+        threat: threat.clone(),
+    };
+    let apgd = ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy)
+        .with_steps(20)
+        .check()
+        .unwrap();
+    let report = evaluate_with(&f, &data, "mine", &[&mine, &apgd], &threat, 0).unwrap();
+    eprintln!(
+        "own one-step attack then APGD-CE-20: clean {:.3}, robust {:.3}, broken {} then {}",
+        report.clean_accuracy,
+        report.robust_accuracy,
+        report.attacks[0].broken,
+        report.attacks[1].broken
+    );
+    let names: Vec<&str> = report.attacks.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["one-step", "apgd-ce"]);
+    assert!(
+        report.attacks[0].broken > 0,
+        "the user's attack broke nothing"
+    );
+    // APGD runs only on what the user's attack left, and the worst case is counted once.
+    assert_eq!(
+        report.attacks[1].attempted,
+        report.attacks[0].attempted - report.attacks[0].broken
+    );
+    assert!(report.robust_accuracy < report.clean_accuracy - 0.2);
+    let clean = (report.clean_accuracy * test_set.len() as f64).round() as usize;
+    let robust = (report.robust_accuracy * test_set.len() as f64).round() as usize;
+    assert_eq!(
+        clean - report.attacks[0].broken - report.attacks[1].broken,
+        robust
     );
 }

@@ -4,16 +4,16 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Int, Tensor};
-use harden_adversarial::attack::default_step_size;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use harden_adversarial::loss::predictions;
-use harden_adversarial::{AttackRng, PgdConfig, ThreatModel};
+use harden_adversarial::pgd::default_step_size;
+use harden_adversarial::{Attack, AttackRng, Pgd, PgdConfig, ThreatModel};
 use harden_data::source::DatasetSource;
-use harden_model::parse_device;
+use harden_data::{Batches, Layout, idx};
+use harden_model::{Model, parse_device};
 use serde::Serialize;
 
 use crate::attack_flags::AttackFlags;
-use crate::eval::batches;
 use crate::grid::{self, Row};
 use crate::output;
 use crate::weights_args::WeightsArgs;
@@ -39,7 +39,7 @@ pub struct AttackArgs {
     /// Rows of the PNG grid (image datasets).
     #[arg(long, default_value_t = 8)]
     grid: usize,
-    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto")]
     device: String,
     /// Output folder (created; files in it are replaced).
@@ -91,14 +91,67 @@ fn classes(t: Tensor<1, Int>) -> Vec<usize> {
         .collect()
 }
 
-/// IDX bytes: magic, dimensions, `u8` data.
-fn idx_bytes(magic: u8, dims: &[usize], data: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0, 0, 0x08, magic];
-    for &d in dims {
-        bytes.extend_from_slice(&(d as u32).to_be_bytes());
+/// Host copies of a batch's clean inputs, adversarial inputs, labels and clean predictions.
+#[derive(Default)]
+struct Attacked {
+    clean: Vec<f32>,
+    adversarial: Vec<f32>,
+    labels: Vec<usize>,
+    clean_prediction: Vec<usize>,
+}
+
+impl Attacked {
+    /// Attacks batches of rank `D` and appends them.
+    fn extend<const D: usize>(
+        &mut self,
+        model: &Model,
+        attack: &Pgd,
+        batches: &[(Tensor<D>, Tensor<1, Int>)],
+        rng: &mut AttackRng,
+    ) {
+        let f = |x: Tensor<D>| model.forward(x);
+        for (x, y) in batches {
+            let adv = attack.perturb(&f, x.clone(), y.clone(), rng).adversarial;
+            self.clean_prediction
+                .extend(classes(predictions(f(x.clone()))));
+            self.clean.extend(to_vec(x.clone()));
+            self.adversarial.extend(to_vec(adv));
+            self.labels.extend(classes(y.clone()));
+        }
     }
-    bytes.extend_from_slice(data);
-    bytes
+}
+
+/// The model's predictions on `values` (samples of `layout`, row-major), 256 at a time.
+fn predict(model: &Model, layout: Layout, values: &[f32], device: &Device) -> Vec<usize> {
+    let width = match layout {
+        Layout::Table { features } => features,
+        Layout::Image {
+            channels,
+            height,
+            width,
+        } => channels * height * width,
+    };
+    let mut out = Vec::with_capacity(values.len() / width);
+    for chunk in values.chunks(256 * width) {
+        let rows = chunk.len() / width;
+        let data = chunk.to_vec();
+        let logits = match layout {
+            Layout::Table { features } => model.forward(Tensor::<2>::from_data(
+                TensorData::new(data, [rows, features]),
+                device,
+            )),
+            Layout::Image {
+                channels,
+                height,
+                width,
+            } => model.forward(Tensor::<4>::from_data(
+                TensorData::new(data, [rows, channels, height, width]),
+                device,
+            )),
+        };
+        out.extend(classes(predictions(logits)));
+    }
+    out
 }
 
 /// Runs `harden attack`.
@@ -122,26 +175,26 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         bail!("invalid --samples 0: expected at least 1");
     }
     let weights = args.weights.resolve(&args.model_file)?;
-    let (source, splits) = weights.splits()?;
-    let test = splits.test;
+    let splits = weights.splits()?;
+    let source = &weights.dataset;
+    let test = &splits.test;
     let n = args.samples.min(test.len());
     let device = parse_device(&args.device).context("--device")?;
-    let (_, model) = weights.load(&test, &device)?;
+    let (_, model) = weights.load(test, &device)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
 
-    let f = |x: Tensor<4>| model.forward(x);
     let mut rng = AttackRng::new(flags.seed);
-    let (mut clean, mut adversarial, mut labels, mut clean_pred) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (x, y) in batches(&test, n, 256, &device)? {
-        let adv = attack
-            .perturb(&f, x.clone(), y.clone(), &mut rng)
-            .adversarial;
-        clean_pred.extend(classes(predictions(f(x.clone()))));
-        clean.extend(to_vec(x));
-        adversarial.extend(to_vec(adv));
-        labels.extend(classes(y));
+    let mut attacked = Attacked::default();
+    match Batches::first(test, n, 256, &device)? {
+        Batches::Table(b) => attacked.extend(&model, &attack, &b, &mut rng),
+        Batches::Image(b) => attacked.extend(&model, &attack, &b, &mut rng),
     }
+    let Attacked {
+        clean,
+        mut adversarial,
+        labels,
+        clean_prediction: clean_pred,
+    } = attacked;
     let width = test.sample_len();
     let is_idx = matches!(source, DatasetSource::Mnist | DatasetSource::FashionMnist);
     if is_idx {
@@ -152,19 +205,8 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             *a = ((c255 + (*a * 255.0 - c255).trunc()).clamp(0.0, 255.0)) / 255.0;
         }
     }
-    let mut adv_pred = Vec::with_capacity(n);
-    for chunk in adversarial.chunks(256 * width) {
-        let rows = chunk.len() / width;
-        let mut shape = [rows, 1, 1, width];
-        if let [c, h, w] = *test.sample_shape() {
-            shape = [rows, c, h, w];
-        }
-        let x = Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(chunk.to_vec(), shape),
-            &device,
-        );
-        adv_pred.extend(classes(predictions(f(x))));
-    }
+    let layout = Layout::of(test.sample_shape())?;
+    let adv_pred = predict(&model, layout, &adversarial, &device);
 
     let mut files = Vec::new();
     if is_idx {
@@ -173,11 +215,17 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             .iter()
             .map(|v| (v * 255.0).round() as u8)
             .collect();
-        let images = args.out.join("adversarial-images-idx3-ubyte");
-        output::write_file(&images, &idx_bytes(3, &[n, h, w], &bytes))?;
+        idx::write(
+            &args.out.join("adversarial-images-idx3-ubyte"),
+            &[n, h, w],
+            &bytes,
+        )?;
         let label_bytes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-        let label_file = args.out.join("adversarial-labels-idx1-ubyte");
-        output::write_file(&label_file, &idx_bytes(1, &[n], &label_bytes))?;
+        idx::write(
+            &args.out.join("adversarial-labels-idx1-ubyte"),
+            &[n],
+            &label_bytes,
+        )?;
         files.extend(
             [
                 "adversarial-images-idx3-ubyte",
@@ -189,12 +237,12 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         let mut csv = (0..width).map(|i| format!("f{i},")).collect::<String>();
         csv.push_str("label\n");
         for (i, row) in adversarial.chunks(width).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                // Back to the units of the input file when the data was min-max scaled.
-                let v = match &splits.scaler {
-                    Some(s) => s.min[j] + v * (s.max[j] - s.min[j]),
-                    None => v,
-                };
+            let mut row = row.to_vec();
+            // Back to the units of the input file when the data was min-max scaled.
+            if let Some(scaler) = &splits.scaler {
+                scaler.inverse_row(&mut row);
+            }
+            for v in row {
                 write!(csv, "{v},").expect("string write");
             }
             writeln!(csv, "{}", test.class_names()[labels[i]]).expect("string write");
@@ -267,7 +315,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
 }
 
 fn attack_name(args: &AttackArgs, attack: &PgdConfig) -> String {
-    let (norm, eps) = (&args.flags.norm, args.eps);
+    let (norm, eps) = (args.flags.norm.name(), args.eps);
     match args.attack.as_str() {
         "fgsm" => format!("FGSM {norm} eps {eps}"),
         _ => format!(

@@ -3,12 +3,14 @@
 use anyhow::{Context, Result, bail};
 use harden_adversarial::{Norm, ThreatModel};
 
+use crate::kinds::Kind;
+
 /// `--norm`, `--steps`, `--restarts`, `--step-size` and `--seed`.
 #[derive(Debug, clap::Args)]
 pub struct AttackFlags {
-    /// Threat model norm: linf or l2.
-    #[arg(long, default_value = "linf")]
-    pub norm: String,
+    /// Threat model norm (`inf` and `2` are accepted too).
+    #[arg(long, default_value = "linf", value_parser = Kind::<Norm>::new())]
+    pub norm: Norm,
     /// PGD steps (with --attack pgd).
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
@@ -29,10 +31,9 @@ impl AttackFlags {
     ///
     /// # Errors
     ///
-    /// An unknown `--norm`, or a radius the threat model rejects (negative, not finite).
+    /// A radius the threat model rejects (negative, not finite).
     pub fn threat(&self, eps: f64, flag: &str) -> Result<ThreatModel> {
-        let norm: Norm = self.norm.parse().context("--norm")?;
-        ThreatModel::new(norm, eps).with_context(|| flag.to_string())
+        ThreatModel::new(self.norm, eps).with_context(|| flag.to_string())
     }
 
     /// `--step-size` after checking it against `attack`, the `--attack` value if any: `None`

@@ -3,15 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Int, Tensor};
-use harden_adversarial::suite::{CurvePoint, EvalReport, evaluate, robustness_curve};
-use harden_adversarial::{Differentiable, Suite};
-use harden_data::{ArrayBatcher, ArrayDataset};
-use harden_model::{ModelConfig, parse_device};
+use burn::tensor::{Int, Tensor};
+use harden_adversarial::suite::{CurvePoint, EvalReport, SanityFlag, evaluate, robustness_curve};
+use harden_adversarial::{Differentiable, Suite, ThreatModel};
+use harden_data::Batches;
+use harden_model::{Model, ModelConfig, ModelKind, parse_device};
 use serde::Serialize;
 
 use crate::attack_flags::AttackFlags;
-use crate::weights_args::{WeightsArgs, load_model};
+use crate::kinds::Kind;
+use crate::weights_args::{WeightsArgs, load_model, model_spec};
 
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
@@ -42,18 +43,18 @@ pub struct EvalArgs {
     /// Samples per batch.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
-    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto")]
     device: String,
     /// Weights of a surrogate model for a transfer attack.
     #[arg(long)]
     surrogate: Option<PathBuf>,
     /// Architecture of the surrogate (default: --model).
-    #[arg(long)]
-    surrogate_model: Option<String>,
+    #[arg(long, value_parser = Kind::<ModelKind>::new())]
+    surrogate_model: Option<ModelKind>,
     /// Hidden widths of an MLP surrogate (default: --hidden).
     #[arg(long, value_delimiter = ',')]
-    surrogate_hidden: Vec<usize>,
+    surrogate_hidden: Option<Vec<usize>>,
     /// Write the JSON report to this file instead of standard output.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -73,7 +74,7 @@ struct Report {
     device: String,
     evaluation: EvalReport,
     curve: Vec<CurvePoint>,
-    curve_flag: Option<harden_adversarial::suite::SanityFlag>,
+    curve_flag: Option<SanityFlag>,
 }
 
 fn suite(args: &EvalArgs) -> Result<Suite> {
@@ -94,27 +95,36 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
     }
 }
 
-pub fn batches(
-    data: &ArrayDataset,
-    n: usize,
-    batch_size: usize,
-    device: &Device,
-) -> Result<Vec<(Tensor<4>, Tensor<1, Int>)>> {
-    // Every sample is viewed as an image [C, H, W]; tables as [1, 1, F].
-    let shape: Vec<usize> = match data.sample_shape() {
-        [c, h, w] => vec![*c, *h, *w],
-        other => vec![1, 1, other.iter().product()],
+/// A robustness curve and its sanity flag.
+type Curve = (Vec<CurvePoint>, SanityFlag);
+
+/// The suite's report and, for a list of radii, the robustness curve, on batches of rank `D`.
+fn evaluate_rank<const D: usize>(
+    model: &Model,
+    surrogate: Option<&Model>,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    args: &EvalArgs,
+    suite: Suite,
+    threat: &ThreatModel,
+) -> Result<(EvalReport, Option<Curve>)> {
+    let f = |x: Tensor<D>| model.forward(x);
+    let g = surrogate.map(|s| move |x: Tensor<D>| s.forward(x));
+    let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<D>);
+    let seed = args.flags.seed;
+    let evaluation = evaluate(&f, g_dyn, batches, suite, threat, seed)?;
+    let curve = if args.eps_list.is_empty() {
+        None
+    } else {
+        Some(robustness_curve(
+            &f,
+            batches,
+            suite,
+            threat,
+            &args.eps_list,
+            seed,
+        )?)
     };
-    let data = data.clone().reshape(shape)?;
-    let batcher = ArrayBatcher::<4>::for_dataset(&data)?;
-    let indices: Vec<usize> = (0..n).collect();
-    Ok(indices
-        .chunks(batch_size)
-        .map(|chunk| {
-            let b = batcher.gather(&data, chunk, device);
-            (b.inputs, b.labels)
-        })
-        .collect())
+    Ok((evaluation, curve))
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -132,8 +142,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.flags.threat(e, "--eps-list")?;
     }
     let weights = args.weights.resolve(&args.model_file)?;
-    let (source, splits) = weights.splits()?;
-    let test = splits.test;
+    let test = weights.splits()?.test;
     let n = args.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
@@ -142,37 +151,33 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let (config, model) = weights.load(&test, &device)?;
     let surrogate = match &args.surrogate {
         Some(file) => {
-            let name = args.surrogate_model.as_deref().unwrap_or(&weights.model);
-            let hidden = if args.surrogate_hidden.is_empty() {
-                &weights.hidden
-            } else {
-                &args.surrogate_hidden
-            };
+            let spec = model_spec(
+                &weights.spec,
+                args.surrogate_model,
+                args.surrogate_hidden.clone(),
+            )
+            .context("--surrogate-hidden")?;
             Some(
-                load_model(file, name, hidden, &test, &device)
+                load_model(file, &spec, &test, &device)
                     .context("--surrogate")?
                     .1,
             )
         }
         None => None,
     };
-    let data = batches(&test, n, args.batch_size, &device)?;
-    let f = |x: Tensor<4>| model.forward(x);
-    let g = surrogate.as_ref().map(|s| move |x: Tensor<4>| s.forward(x));
-    let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<4>);
-    let evaluation = evaluate(&f, g_dyn, &data, suite, &threat, args.flags.seed)?;
-    let (curve, curve_flag) = if args.eps_list.is_empty() {
-        (Vec::new(), None)
-    } else {
-        let (curve, flag) =
-            robustness_curve(&f, &data, suite, &threat, &args.eps_list, args.flags.seed)?;
-        (curve, Some(flag))
+    let (evaluation, curve) = match Batches::first(&test, n, args.batch_size, &device)? {
+        Batches::Table(b) => evaluate_rank(&model, surrogate.as_ref(), &b, args, suite, &threat)?,
+        Batches::Image(b) => evaluate_rank(&model, surrogate.as_ref(), &b, args, suite, &threat)?,
+    };
+    let (curve, curve_flag) = match curve {
+        Some((curve, flag)) => (curve, Some(flag)),
+        None => (Vec::new(), None),
     };
     let report = Report {
         harden: env!("CARGO_PKG_VERSION"),
         model_file: weights.file.clone(),
         model: config,
-        dataset: source.to_string(),
+        dataset: weights.dataset.to_string(),
         split: "test",
         device: harden_model::device::describe(&device),
         evaluation,

@@ -38,7 +38,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     if out == weights.file {
         bail!("--out {} would overwrite the input file", out.display());
     }
-    let (_, splits) = weights.splits()?;
+    let splits = weights.splits()?;
     let device = parse_device("flex")?;
     let (config, model) = weights.load(&splits.test, &device)?;
     store::save(&model, &out, format)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::module::Module;
 use harden_data::source::{BUILT_IN, DatasetSource, default_data_dir};
-use harden_model::{MODEL_NAMES, ModelConfig, device};
+use harden_model::{ModelKind, ModelSpec, device};
 use serde_json::json;
 
 /// Arguments of `harden info`.
@@ -53,11 +53,15 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         })
         .collect();
     let cpu = device::parse_device("auto")?;
-    let models: Vec<_> = MODEL_NAMES
+    let models: Vec<_> = ModelKind::ALL
         .iter()
-        .filter_map(|&name| {
-            let config = ModelConfig::for_data(name, &MNIST_SHAPE, 10, &[128]).ok()?;
-            Some(json!({"name": name, "params": config.init(&cpu).num_params(), "config": config}))
+        .filter_map(|&kind| {
+            let config = ModelSpec::new(kind, (kind == ModelKind::Mlp).then(|| vec![128]))
+                .ok()?
+                .config_for(&MNIST_SHAPE, 10)
+                .ok()?;
+            let params = config.init(&cpu).num_params();
+            Some(json!({"name": kind.name(), "params": params, "config": config}))
         })
         .collect();
     let report = json!({

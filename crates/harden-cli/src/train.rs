@@ -4,39 +4,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use harden_model::{parse_device, parse_devices};
-use harden_train::monitor::EpochRecord;
-use harden_train::trainer::{default_run_dir, resume_config};
+use harden_data::DatasetSource;
+use harden_model::{ModelKind, ModelSpec, parse_device, parse_devices};
+use harden_train::recorder::EpochRecord;
 use harden_train::{
-    ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport, train,
+    Norm, ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport,
+    default_run_dir, resume_config, train,
 };
 
-fn parse_objective(s: &str) -> Result<ObjectiveKind, String> {
-    match s {
-        "clean" => Ok(ObjectiveKind::Clean),
-        "pgd" => Ok(ObjectiveKind::Pgd),
-        "fgsm-rs" => Ok(ObjectiveKind::FgsmRs),
-        "trades" => Ok(ObjectiveKind::Trades),
-        _ => Err("expected clean, pgd, fgsm-rs or trades".into()),
-    }
-}
-
-fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
-    match s {
-        "adam" => Ok(OptimizerKind::Adam),
-        "sgd" => Ok(OptimizerKind::Sgd),
-        _ => Err("expected adam or sgd".into()),
-    }
-}
-
-fn parse_schedule(s: &str) -> Result<ScheduleKind, String> {
-    match s {
-        "constant" => Ok(ScheduleKind::Constant),
-        "one-cycle" => Ok(ScheduleKind::OneCycle),
-        "piecewise" => Ok(ScheduleKind::Piecewise),
-        _ => Err("expected constant, one-cycle or piecewise".into()),
-    }
-}
+use crate::kinds::Kind;
+use crate::weights_args::model_spec;
 
 /// Arguments of `harden train`. Every setting defaults to the `--config` file's value, then
 /// to the built-in default (an adversarially trained MLP on the embedded digits).
@@ -48,22 +25,22 @@ pub struct TrainArgs {
     config: Option<PathBuf>,
     /// Dataset: digits, breast-cancer, mnist, fashion-mnist or csv:PATH [default: digits].
     #[arg(long)]
-    dataset: Option<String>,
+    dataset: Option<DatasetSource>,
     /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Architecture: mlp, small-cnn or madry-cnn [default: mlp].
-    #[arg(long)]
-    model: Option<String>,
+    /// Architecture [default: mlp].
+    #[arg(long, value_parser = Kind::<ModelKind>::new())]
+    model: Option<ModelKind>,
     /// Hidden layer widths of an MLP, comma-separated [default: 256,128].
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
-    /// Objective: clean, pgd, fgsm-rs or trades [default: pgd].
-    #[arg(long, value_parser = parse_objective)]
+    /// Objective [default: pgd].
+    #[arg(long, value_parser = Kind::<ObjectiveKind>::new())]
     objective: Option<ObjectiveKind>,
-    /// Threat model norm: linf or l2 [default: linf].
-    #[arg(long)]
-    norm: Option<String>,
+    /// Threat model norm (`inf` and `2` are accepted too) [default: linf].
+    #[arg(long, value_parser = Kind::<Norm>::new())]
+    norm: Option<Norm>,
     /// Radius of the threat model [default: 0.1].
     #[arg(long, allow_negative_numbers = true)]
     eps: Option<f64>,
@@ -88,8 +65,8 @@ pub struct TrainArgs {
     /// Batch size [default: 32].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Optimizer: adam or sgd [default: adam].
-    #[arg(long, value_parser = parse_optimizer)]
+    /// Optimizer [default: adam].
+    #[arg(long, value_parser = Kind::<OptimizerKind>::new())]
     optimizer: Option<OptimizerKind>,
     /// Learning rate, the peak of a one-cycle schedule [default: 0.002].
     #[arg(long, allow_negative_numbers = true)]
@@ -100,8 +77,8 @@ pub struct TrainArgs {
     /// Weight decay [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f64>,
-    /// Learning-rate schedule: constant, one-cycle or piecewise [default: one-cycle].
-    #[arg(long, value_parser = parse_schedule)]
+    /// Learning-rate schedule [default: one-cycle].
+    #[arg(long, value_parser = Kind::<ScheduleKind>::new())]
     schedule: Option<ScheduleKind>,
     /// Epoch at which one-cycle peaks [default: (2 * epochs) / 5].
     #[arg(long, allow_negative_numbers = true)]
@@ -137,14 +114,14 @@ pub struct TrainArgs {
     /// PGD restarts of the final evaluation [default: 1].
     #[arg(long)]
     eval_restarts: Option<usize>,
-    /// Device: auto, flex, ndarray, wgpu[:N], cuda[:N], cpu.
+    /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto", conflicts_with = "devices")]
     device: String,
     /// Several devices for distributed data-parallel training, comma-separated
     /// (e.g. cuda:0,cuda:1).
     #[arg(long)]
     devices: Option<String>,
-    /// Run directory [default: runs/<timestamp>-<dataset>-<objective>].
+    /// Run directory [default: runs/TIMESTAMP-DATASET-OBJECTIVE].
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in this directory from its last complete checkpoint.
@@ -160,7 +137,11 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// Applies the flags given to `config`.
-    fn apply(&self, config: &mut TrainConfig) {
+    ///
+    /// # Errors
+    ///
+    /// `--hidden` for an architecture without hidden widths.
+    fn apply(&self, config: &mut TrainConfig) -> Result<()> {
         macro_rules! set {
             ($($field:ident),*) => {$(
                 if let Some(v) = &self.$field {
@@ -177,8 +158,6 @@ impl TrainArgs {
         }
         set!(
             dataset,
-            model,
-            hidden,
             objective,
             norm,
             eps,
@@ -203,6 +182,8 @@ impl TrainArgs {
             eval_restarts
         );
         set_some!(data_dir, alpha, peak_epoch, milestones, eval_samples);
+        config.model = model_spec(&config.model, self.model, self.hidden.clone())?;
+        Ok(())
     }
 }
 
@@ -250,13 +231,28 @@ fn print_report(report: &TrainReport, out: &std::path::Path) {
     );
 }
 
+/// `mlp 256,128`, `small-cnn`.
+fn describe(model: &ModelSpec) -> String {
+    match model {
+        ModelSpec::Mlp { hidden } => format!(
+            "mlp {}",
+            hidden
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.kind().name(),
+    }
+}
+
 /// Runs `harden train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let (config, out, resume) = match &args.resume {
         Some(dir) => {
             let saved = resume_config(dir)?;
             let mut config = saved.clone();
-            args.apply(&mut config);
+            args.apply(&mut config)?;
             if config != saved {
                 bail!(
                     "--resume continues {} with its saved settings (config.json); drop the other training flags",
@@ -270,12 +266,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 Some(path) => TrainConfig::from_toml_file(path)?,
                 None => TrainConfig::default(),
             };
-            args.apply(&mut config);
+            args.apply(&mut config)?;
             let out = args.out.clone().unwrap_or_else(|| default_run_dir(&config));
             (config, out, false)
         }
     };
-    config.check()?;
+    let run = config.check()?;
+    let config = run.config();
     let devices = match &args.devices {
         Some(list) => parse_devices(list).context("--devices")?,
         None => vec![parse_device(&args.device).context("--device")?],
@@ -301,10 +298,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         println!(
             "{} {} on {} with {}{attack}, {} eps {}, {} epochs of {}, {} lr {} {}; {}",
             if resume { "resuming" } else { "training" },
-            config.model,
+            describe(&config.model),
             config.dataset,
             config.objective.name(),
-            config.norm,
+            config.norm.name(),
             config.eps,
             config.epochs,
             config.batch_size,
@@ -330,7 +327,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         },
         on_epoch: Some(on_epoch),
     };
-    let report = train(&config, &options)?;
+    let report = train(&run, &options)?;
     if text {
         print_report(&report, &out);
     } else if json {

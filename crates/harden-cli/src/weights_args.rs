@@ -7,23 +7,24 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::{ArrayDataset, Splits};
-use harden_model::{Model, ModelConfig, store};
-use harden_train::trainer::resume_config;
+use harden_model::{Model, ModelConfig, ModelKind, ModelSpec, store};
+use harden_train::resume_config;
+
+use crate::kinds::Kind;
 
 /// What the weights are and which data they belong to.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WeightsArgs {
-    /// Architecture of the weights: mlp, small-cnn or madry-cnn (default for a run directory:
-    /// its configuration).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Hidden layer widths of an MLP, comma-separated [default: 128, or the run's].
+    /// Architecture of the weights (default for a run directory: its configuration).
+    #[arg(long, value_parser = Kind::<ModelKind>::new())]
+    pub model: Option<ModelKind>,
+    /// Hidden layer widths of an MLP, comma-separated [default: 256,128, or the run's].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
     /// Dataset of the model (fixes input shape and classes; its test split is used):
     /// digits, breast-cancer, mnist, fashion-mnist, csv:PATH [default: digits, or the run's].
     #[arg(long)]
-    pub dataset: Option<String>,
+    pub dataset: Option<DatasetSource>,
     /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -34,14 +35,31 @@ pub struct WeightsArgs {
 pub struct Resolved {
     /// The weights file.
     pub file: PathBuf,
-    /// Architecture name.
-    pub model: String,
-    /// MLP hidden widths.
-    pub hidden: Vec<usize>,
-    /// Dataset name.
-    pub dataset: String,
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// The dataset.
+    pub dataset: DatasetSource,
     /// Data folder.
     pub data_dir: PathBuf,
+}
+
+/// `--model` and `--hidden` applied to `base`: the flags' architecture (or `base`'s), with the
+/// flags' widths (or `base`'s when the architecture is the same).
+///
+/// # Errors
+///
+/// `--hidden` with an architecture that has no hidden widths.
+pub fn model_spec(
+    base: &ModelSpec,
+    model: Option<ModelKind>,
+    hidden: Option<Vec<usize>>,
+) -> Result<ModelSpec> {
+    let kind = model.unwrap_or(base.kind());
+    let hidden = hidden.or_else(|| match base {
+        ModelSpec::Mlp { hidden } if kind == ModelKind::Mlp => Some(hidden.clone()),
+        _ => None,
+    });
+    ModelSpec::new(kind, hidden).context("--hidden")
 }
 
 impl WeightsArgs {
@@ -54,8 +72,7 @@ impl WeightsArgs {
             })?;
             return Ok(Resolved {
                 file: path.join("best.bpk"),
-                model: self.model.clone().unwrap_or(config.model),
-                hidden: self.hidden.clone().unwrap_or(config.hidden),
+                spec: model_spec(&config.model, self.model, self.hidden.clone())?,
                 dataset: self.dataset.clone().unwrap_or(config.dataset),
                 data_dir: self
                     .data_dir
@@ -64,7 +81,7 @@ impl WeightsArgs {
                     .unwrap_or_else(default_data_dir),
             });
         }
-        let Some(model) = self.model.clone() else {
+        let Some(model) = self.model else {
             bail!(
                 "missing --model: the architecture of {} (mlp, small-cnn or madry-cnn)",
                 path.display()
@@ -72,39 +89,36 @@ impl WeightsArgs {
         };
         Ok(Resolved {
             file: path.to_path_buf(),
-            model,
-            hidden: self.hidden.clone().unwrap_or_else(|| vec![128]),
-            dataset: self.dataset.clone().unwrap_or_else(|| "digits".to_string()),
+            spec: model_spec(&ModelSpec::default(), Some(model), self.hidden.clone())?,
+            dataset: self.dataset.clone().unwrap_or(DatasetSource::Digits),
             data_dir: self.data_dir.clone().unwrap_or_else(default_data_dir),
         })
     }
 }
 
 impl Resolved {
-    /// The dataset and its splits.
-    pub fn splits(&self) -> Result<(DatasetSource, Splits)> {
-        let source: DatasetSource = self.dataset.parse().context("--dataset")?;
-        let splits = source.load(&self.data_dir)?;
-        Ok((source, splits))
+    /// The dataset's splits.
+    pub fn splits(&self) -> Result<Splits> {
+        Ok(self.dataset.load(&self.data_dir)?)
     }
 
     /// Loads the weights into the architecture, sized for `data`.
     pub fn load(&self, data: &ArrayDataset, device: &Device) -> Result<(ModelConfig, Model)> {
-        load_model(&self.file, &self.model, &self.hidden, data, device)
+        load_model(&self.file, &self.spec, data, device)
     }
 }
 
-/// Builds `name`'s architecture for `data` and loads `file` into it.
+/// Builds `spec`'s architecture for `data` and loads `file` into it.
 pub fn load_model(
     file: &Path,
-    name: &str,
-    hidden: &[usize],
+    spec: &ModelSpec,
     data: &ArrayDataset,
     device: &Device,
 ) -> Result<(ModelConfig, Model)> {
     let outputs = ModelConfig::outputs_for_classes(data.num_classes());
-    let config =
-        ModelConfig::for_data(name, data.sample_shape(), outputs, hidden).context("--model")?;
+    let config = spec
+        .config_for(data.sample_shape(), outputs)
+        .context("--model")?;
     let model = store::load(config.init(device), file)?;
     Ok((config, model))
 }

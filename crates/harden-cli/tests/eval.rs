@@ -67,7 +67,7 @@ fn eval_writes_a_json_report_and_a_plot() {
     let e = &v["evaluation"];
     assert_eq!(e["samples"], 100);
     assert_eq!(e["threat"]["eps"], 0.1);
-    let pgd = &e["attacks"][0]["attack"]["config"];
+    let pgd = &e["attacks"][0]["attack"];
     assert_eq!(
         (pgd["step_size"].as_f64(), pgd["restarts"].as_u64()),
         (Some(0.02), Some(2))
@@ -139,7 +139,10 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             vec!["--model", "mlp", "--hidden", "32", "--eps", "0.1"],
             "do not match",
         ),
-        (vec!["--model", "resnet", "--eps", "0.1"], "unknown model"),
+        (
+            vec!["--model", "resnet", "--eps", "0.1"],
+            "expected mlp, small-cnn or madry-cnn",
+        ),
         (with(&["--device", "tpu"]), "unknown device"),
         (with(&["--suite", "strong"]), "quick, standard"),
         (

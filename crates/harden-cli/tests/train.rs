@@ -92,7 +92,7 @@ fn a_config_file_sets_defaults_that_flags_override_and_json_is_one_object_per_li
     let config = dir.path().join("run.toml");
     std::fs::write(
         &config,
-        "hidden = [16]\nepochs = 3\nobjective = \"fgsm-rs\"\neps = 0.05\neval-steps = 3\n",
+        "model = { kind = \"mlp\", hidden = [16] }\nepochs = 3\nobjective = \"fgsm-rs\"\neps = 0.05\neval-steps = 3\n",
     )
     .unwrap();
     let out = dir.path().join("run");
@@ -114,7 +114,7 @@ fn a_config_file_sets_defaults_that_flags_override_and_json_is_one_object_per_li
     assert_eq!(last["type"], "report");
     assert_eq!(last["config"]["objective"], "fgsm-rs");
     assert_eq!(last["config"]["eps"], 0.08);
-    assert_eq!(last["config"]["hidden"], serde_json::json!([16]));
+    assert_eq!(last["config"]["model"]["hidden"], serde_json::json!([16]));
 
     // --quiet prints nothing.
     harden()
@@ -274,4 +274,61 @@ fn a_killed_run_resumes_to_the_same_result() {
             .arg(&killed),
         "saved settings",
     );
+}
+
+/// `--norm` is parsed by one table for every command: `inf` and `2` are accepted by `train`
+/// and `eval` alike, and a bad name gets the same answer from both.
+#[test]
+fn train_and_eval_read_norm_names_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    harden()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--eval-steps",
+            "2",
+            "--device",
+            "flex",
+            "--quiet",
+            "--norm",
+            "inf",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(report(&out)["config"]["norm"], "linf");
+    let eval = |norm: &str| -> serde_json::Value {
+        let stdout = harden()
+            .arg("eval")
+            .arg(&out)
+            .args([
+                "--attack", "fgsm", "--eps", "0.1", "--device", "flex", "--norm", norm,
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&stdout).unwrap()
+    };
+    let (a, b) = (eval("inf"), eval("linf"));
+    for key in ["threat", "clean_accuracy", "robust_accuracy"] {
+        assert_eq!(a["evaluation"][key], b["evaluation"][key], "{key}");
+    }
+    assert_eq!(a["evaluation"]["threat"]["norm"], "linf");
+    assert_eq!(eval("2")["evaluation"]["threat"]["norm"], "l2");
+    for command in [
+        vec!["train"],
+        vec!["eval", out.to_str().unwrap(), "--eps", "0.1"],
+    ] {
+        assert_user_error(
+            harden().args(&command).args(["--norm", "l3"]),
+            "expected linf or l2",
+        );
+    }
 }

@@ -146,3 +146,208 @@ impl<const D: usize> Batcher<ArrayItem, ArrayBatch<D>> for ArrayBatcher<D> {
         self.build(features, labels, device)
     }
 }
+
+/// The one layout rule of harden: how a dataset's samples become batch tensors.
+///
+/// Tables (samples of shape `[F]`) are batched as `[N, F]`, images (samples `[C, H, W]`) as
+/// `[N, C, H, W]`. Every consumer (the trainer, evaluation, attacks, benchmarks) batches
+/// through [`Layout`], so a sample has one shape everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Feature vectors of `features` values: batches `[N, F]`.
+    Table {
+        /// Values per sample.
+        features: usize,
+    },
+    /// Images: batches `[N, C, H, W]`.
+    Image {
+        /// Channels.
+        channels: usize,
+        /// Height.
+        height: usize,
+        /// Width.
+        width: usize,
+    },
+}
+
+impl Layout {
+    /// The layout of samples of `sample_shape`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] for samples that are neither vectors `[F]` nor images
+    /// `[C, H, W]`.
+    pub fn of(sample_shape: &[usize]) -> Result<Self, DataError> {
+        match *sample_shape {
+            [features] => Ok(Self::Table { features }),
+            [channels, height, width] => Ok(Self::Image {
+                channels,
+                height,
+                width,
+            }),
+            _ => Err(DataError::InvalidArgument {
+                what: "sample shape",
+                message: format!(
+                    "samples of shape {sample_shape:?} are neither feature vectors [F] nor images [C, H, W]"
+                ),
+            }),
+        }
+    }
+
+    /// The samples of `data` at `indices` as one batch on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when an index is out of range or `data`'s samples have another layout.
+    pub fn gather(
+        self,
+        data: &ArrayDataset,
+        indices: &[usize],
+        device: &Device,
+    ) -> (Inputs, Tensor<1, Int>) {
+        assert_eq!(
+            Layout::of(data.sample_shape()).ok(),
+            Some(self),
+            "the dataset's samples have another layout"
+        );
+        match self {
+            Self::Table { .. } => {
+                let b = ArrayBatcher::<2>::new(data.sample_shape())
+                    .expect("rank checked")
+                    .gather(data, indices, device);
+                (Inputs::Table(b.inputs), b.labels)
+            }
+            Self::Image { .. } => {
+                let b = ArrayBatcher::<4>::new(data.sample_shape())
+                    .expect("rank checked")
+                    .gather(data, indices, device);
+                (Inputs::Image(b.inputs), b.labels)
+            }
+        }
+    }
+}
+
+/// A batch of inputs in its dataset's [`Layout`].
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// Feature vectors `[N, F]`.
+    Table(Tensor<2>),
+    /// Images `[N, C, H, W]`.
+    Image(Tensor<4>),
+}
+
+impl Inputs {
+    /// Number of samples `N`.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Table(x) => x.dims()[0],
+            Self::Image(x) => x.dims()[0],
+        }
+    }
+
+    /// Whether the batch holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `(inputs, labels)` batches of one rank: `[N, ...]` inputs and `[N]` labels.
+pub type RankBatches<const D: usize> = Vec<(Tensor<D>, Tensor<1, Int>)>;
+
+/// Batches of a dataset in its [`Layout`], in order.
+#[derive(Debug, Clone)]
+pub enum Batches {
+    /// Feature vectors, `[N, F]` per batch.
+    Table(RankBatches<2>),
+    /// Images, `[N, C, H, W]` per batch.
+    Image(RankBatches<4>),
+}
+
+impl Batches {
+    /// The first `n` samples of `data` (all of them when `n` is larger) in batches of
+    /// `batch_size`, in order, on `device`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] when `batch_size` is 0 or the samples are neither vectors
+    /// nor images.
+    pub fn first(
+        data: &ArrayDataset,
+        n: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Self, DataError> {
+        let indices: Vec<usize> = (0..n.min(data.len())).collect();
+        Self::of(data, &indices, batch_size, device)
+    }
+
+    /// The samples of `data` at `indices`, in that order, in batches of `batch_size`.
+    ///
+    /// # Errors
+    ///
+    /// As [`first`](Self::first).
+    ///
+    /// # Panics
+    ///
+    /// Panics when an index is out of range.
+    pub fn of(
+        data: &ArrayDataset,
+        indices: &[usize],
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Self, DataError> {
+        if batch_size == 0 {
+            return Err(DataError::InvalidArgument {
+                what: "batch size",
+                message: "expected at least 1, got 0".to_string(),
+            });
+        }
+        let layout = Layout::of(data.sample_shape())?;
+        let chunks = indices.chunks(batch_size);
+        Ok(match layout {
+            Layout::Table { .. } => {
+                let batcher = ArrayBatcher::<2>::for_dataset(data)?;
+                Self::Table(
+                    chunks
+                        .map(|c| {
+                            let b = batcher.gather(data, c, device);
+                            (b.inputs, b.labels)
+                        })
+                        .collect(),
+                )
+            }
+            Layout::Image { .. } => {
+                let batcher = ArrayBatcher::<4>::for_dataset(data)?;
+                Self::Image(
+                    chunks
+                        .map(|c| {
+                            let b = batcher.gather(data, c, device);
+                            (b.inputs, b.labels)
+                        })
+                        .collect(),
+                )
+            }
+        })
+    }
+
+    /// The image batches `[N, C, H, W]`; `None` for tables.
+    pub fn into_images(self) -> Option<RankBatches<4>> {
+        match self {
+            Self::Image(b) => Some(b),
+            Self::Table(_) => None,
+        }
+    }
+
+    /// Total number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Table(b) => b.iter().map(|(x, _)| x.dims()[0]).sum(),
+            Self::Image(b) => b.iter().map(|(x, _)| x.dims()[0]).sum(),
+        }
+    }
+
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -214,6 +214,52 @@ pub fn read_dataset(
     ArrayDataset::new(features, vec![1, h, w], labels, class_names)
 }
 
+/// The IDX bytes of `data` (`u8` values, row-major) with dimensions `dims`: magic
+/// `0x0000_08RR` (unsigned bytes, rank `RR`), one big-endian `u32` per dimension, then the data.
+///
+/// # Errors
+///
+/// [`DataError::InvalidArgument`] when `dims` is empty or has more than 255 entries, a
+/// dimension does not fit in a `u32`, or `data.len()` is not the product of `dims`.
+pub fn encode(dims: &[usize], data: &[u8]) -> Result<Vec<u8>, DataError> {
+    let invalid = |message: String| DataError::InvalidArgument {
+        what: "IDX array",
+        message,
+    };
+    let rank = u8::try_from(dims.len())
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or_else(|| invalid(format!("{} dimensions, expected 1 to 255", dims.len())))?;
+    if dims.iter().product::<usize>() != data.len() {
+        return Err(invalid(format!(
+            "{} values for dimensions {dims:?}",
+            data.len()
+        )));
+    }
+    let mut bytes = vec![0, 0, 0x08, rank];
+    for &d in dims {
+        let d = u32::try_from(d)
+            .map_err(|_| invalid(format!("dimension {d} does not fit in 32 bits")))?;
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    Ok(bytes)
+}
+
+/// Writes `data` with dimensions `dims` as a raw IDX file at `path`, atomically (see
+/// [`crate::atomic`]): images `[N, H, W]` or labels `[N]`, as MNIST stores them.
+///
+/// # Errors
+///
+/// As [`encode`], and [`DataError::Io`] naming `path` when it cannot be written.
+pub fn write(path: &Path, dims: &[usize], data: &[u8]) -> Result<(), DataError> {
+    let bytes = encode(dims, data)?;
+    crate::atomic::write_bytes(path, &bytes).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +289,22 @@ mod tests {
             matches!(err, DataError::Truncated { found: 16, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn written_files_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images-idx3-ubyte");
+        let labels = dir.path().join("labels-idx1-ubyte");
+        write(&images, &[2, 2, 3], &(0..12u8).collect::<Vec<_>>()).unwrap();
+        write(&labels, &[2], &[1, 0]).unwrap();
+        let read = read_images(&images).unwrap();
+        assert_eq!(read.dims, vec![2, 2, 3]);
+        assert_eq!(read.data, (0..12u8).collect::<Vec<_>>());
+        let data = read_dataset(&images, &labels, vec!["a".into(), "b".into()]).unwrap();
+        assert_eq!(data.labels(), &[1, 0]);
+        assert!(encode(&[2, 2], &[0; 3]).is_err());
+        assert!(encode(&[], &[]).is_err());
     }
 
     #[test]

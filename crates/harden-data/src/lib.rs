@@ -4,7 +4,8 @@
 //! copies embedded in the crate, validates them with typed errors that name the file and what is
 //! wrong, and turns them into burn tensors on any [`Device`](burn::tensor::Device).
 //!
-//! - [`idx`]: IDX files, gzip or raw (MNIST, Fashion-MNIST).
+//! - [`idx`]: IDX files, gzip or raw (MNIST, Fashion-MNIST), read and written.
+//! - [`atomic`]: the temporary-file-then-rename writer every harden output goes through.
 //! - [`cifar`]: CIFAR-10 binary batches.
 //! - [`csv`]: sklearn-style CSV (`n_samples,n_features,class names...` header) and plain CSV with
 //!   a named or last label column.
@@ -13,11 +14,13 @@
 //! - [`source`]: the dataset names the `harden` CLI accepts and how each one is loaded.
 //! - [`split`] and [`scaler`]: seeded shuffles, stratified splits, min-max scaling fitted on the
 //!   training split only.
-//! - [`batch`]: batches of samples as tensors, through burn's `Dataset` and `Batcher` traits.
+//! - [`batch`]: batches of samples as tensors, through burn's `Dataset` and `Batcher` traits,
+//!   and the one layout rule ([`Layout`]: tables `[N, F]`, images `[N, C, H, W]`).
 //!
 //! Images are `f32` in `[0, 1]` with shape `[N, C, H, W]`; tabular rows are `f32` with shape
 //! `[N, F]`; labels are class indices `0..num_classes`.
 
+pub mod atomic;
 pub mod batch;
 pub mod cifar;
 pub mod csv;
@@ -25,6 +28,7 @@ mod dataset;
 pub mod embedded;
 mod error;
 pub mod idx;
+pub mod names;
 mod read;
 pub mod scaler;
 pub mod source;
@@ -32,7 +36,7 @@ pub mod split;
 pub mod testing;
 pub mod tsv;
 
-pub use batch::{ArrayBatch, ArrayBatcher, ArrayItem};
+pub use batch::{ArrayBatch, ArrayBatcher, ArrayItem, Batches, Inputs, Layout, RankBatches};
 pub use dataset::{ArrayDataset, TextDataset};
 pub use error::DataError;
 pub use scaler::MinMaxScaler;

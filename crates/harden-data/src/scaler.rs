@@ -68,6 +68,23 @@ impl MinMaxScaler {
         }
     }
 
+    /// Maps one scaled sample back to the units of the data the scaler was fitted on, in
+    /// place: `x = min + x' (max - min)` (a constant feature maps back to its value).
+    ///
+    /// # Panics
+    ///
+    /// Panics when `row.len()` differs from [`num_features`](Self::num_features).
+    pub fn inverse_row(&self, row: &mut [f32]) {
+        assert_eq!(
+            row.len(),
+            self.min.len(),
+            "row width differs from the scaler's"
+        );
+        for ((x, &lo), &hi) in row.iter_mut().zip(&self.min).zip(&self.max) {
+            *x = lo + *x * (hi - lo);
+        }
+    }
+
     /// Scales every sample of `data` in place.
     ///
     /// # Errors
@@ -117,5 +134,8 @@ mod tests {
         .unwrap();
         scaler.transform(&mut test).unwrap();
         assert_eq!(test.features(), &[0.5, 0.5, 1.0, 0.0, 0.0, 1.0]);
+        let mut row = [0.5, 0.25];
+        scaler.inverse_row(&mut row);
+        assert_eq!(row, [2.0, 12.5]);
     }
 }

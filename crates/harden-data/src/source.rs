@@ -29,8 +29,10 @@ pub const TEST_SPLIT_SEED: u64 = 0x5eed;
 /// Environment variable naming the folder that holds `mnist/`, `fashion-mnist/`, ...
 pub const DATA_DIR_ENV: &str = "HARDEN_DATA_DIR";
 
-/// A dataset harden can load, by the name the CLI accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A dataset harden can load, by the name the CLI accepts. Configuration files and reports
+/// hold it as that name (`"digits"`, `"csv:data/x.csv"`), parsed by the same [`FromStr`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DatasetSource {
     /// UCI digits 8x8, embedded.
     Digits,
@@ -72,6 +74,20 @@ impl FromStr for DatasetSource {
                 }),
             },
         }
+    }
+}
+
+impl TryFrom<String> for DatasetSource {
+    type Error = DataError;
+
+    fn try_from(name: String) -> Result<Self, DataError> {
+        name.parse()
+    }
+}
+
+impl From<DatasetSource> for String {
+    fn from(source: DatasetSource) -> Self {
+        source.to_string()
     }
 }
 

@@ -1,12 +1,186 @@
-//! One type over all built-in architectures, for code that picks the model at run time.
+//! The classifier interface, and one type over all built-in architectures for code that picks
+//! the model at run time.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::{MadryCnn, MadryCnnConfig, Mlp, MlpConfig, ModelError, SmallCnn, SmallCnnConfig};
 
-/// The configuration of any built-in model; serialised with a `kind` tag
+/// A classifier harden can train, evaluate, attack and save: any burn [`Module`] with a
+/// forward pass from float inputs to logits.
+///
+/// The built-in networks implement it, and so can a library user's own network: the trainer
+/// (`harden_train::fit`), [`store::save`](crate::store::save) and
+/// [`store::load`](crate::store::load) take any `Classifier`.
+pub trait Classifier: Module + ModuleDisplay {
+    /// Logits for a batch.
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[N, ...]` in the layout of the data (`[N, F]` tables, `[N, C, H, W]`
+    ///   images).
+    /// - output: `[N, K]`: `K` class logits, or `K = 1` for a binary task with one logit.
+    fn logits<const D: usize>(&self, input: Tensor<D>) -> Tensor<2>;
+
+    /// burn parameter-name prefixes mapped to the prefixes of the equivalent PyTorch module,
+    /// used for safetensors and `.pt` files; empty (the default) keeps burn's names.
+    fn pytorch_names(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// The built-in architectures, by the names the CLI and configuration files use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// A multi-layer perceptron ([`Mlp`]).
+    Mlp,
+    /// The fast-adversarial-training MNIST CNN ([`SmallCnn`]).
+    SmallCnn,
+    /// The Madry et al. MNIST CNN ([`MadryCnn`]).
+    MadryCnn,
+}
+
+impl ModelKind {
+    /// Every built-in architecture, in the order `harden info` lists them.
+    pub const ALL: [ModelKind; 3] = [Self::Mlp, Self::SmallCnn, Self::MadryCnn];
+
+    /// The name the CLI and configuration files use.
+    pub fn name(self) -> String {
+        harden_data::names::name_of(self)
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = ModelError;
+
+    /// Parses a name through the same table as configuration files.
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| ModelError::InvalidConfig {
+                model: "model",
+                message: format!(
+                    "unknown model {s:?}, expected one of {}",
+                    Self::ALL.map(ModelKind::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// Hidden widths of an MLP when none are given: `256, 128`.
+pub fn default_hidden() -> Vec<usize> {
+    vec![256, 128]
+}
+
+/// A built-in architecture with its own parameters, before the data fixes its input and
+/// output sizes. Serialised with a `kind` tag: `{ kind = "mlp", hidden = [256, 128] }` in
+/// TOML, `{"kind": "small-cnn"}` in JSON; a bare name (`"mlp"`) reads as that architecture
+/// with its defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// A multi-layer perceptron.
+    Mlp {
+        /// Hidden layer widths.
+        #[serde(default = "default_hidden")]
+        hidden: Vec<usize>,
+    },
+    /// The fast-adversarial-training MNIST CNN.
+    SmallCnn,
+    /// The Madry et al. MNIST CNN.
+    MadryCnn,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self::Mlp {
+            hidden: default_hidden(),
+        }
+    }
+}
+
+impl From<ModelKind> for ModelSpec {
+    /// The architecture with its default parameters.
+    fn from(kind: ModelKind) -> Self {
+        match kind {
+            ModelKind::Mlp => Self::Mlp {
+                hidden: default_hidden(),
+            },
+            ModelKind::SmallCnn => Self::SmallCnn,
+            ModelKind::MadryCnn => Self::MadryCnn,
+        }
+    }
+}
+
+impl ModelSpec {
+    /// The architecture.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::Mlp { .. } => ModelKind::Mlp,
+            Self::SmallCnn => ModelKind::SmallCnn,
+            Self::MadryCnn => ModelKind::MadryCnn,
+        }
+    }
+
+    /// `kind` with MLP widths `hidden` (when given; other architectures have none).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidConfig`] when `hidden` is given for an architecture without
+    /// hidden widths.
+    pub fn new(kind: ModelKind, hidden: Option<Vec<usize>>) -> Result<Self, ModelError> {
+        match (kind, hidden) {
+            (ModelKind::Mlp, Some(hidden)) => Ok(Self::Mlp { hidden }),
+            (kind, None) => Ok(kind.into()),
+            (kind, Some(_)) => Err(ModelError::InvalidConfig {
+                model: "model",
+                message: format!("{} has no hidden widths to set", kind.name()),
+            }),
+        }
+    }
+
+    /// The configuration for samples of `sample_shape` with `num_outputs` logits.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidConfig`] for a CNN on samples that are not images `[C, H, W]`, or
+    /// a configuration its `check` rejects.
+    pub fn config_for(
+        &self,
+        sample_shape: &[usize],
+        num_outputs: usize,
+    ) -> Result<ModelConfig, ModelError> {
+        let image = |model: &'static str| -> Result<[usize; 3], ModelError> {
+            <[usize; 3]>::try_from(sample_shape).map_err(|_| ModelError::InvalidConfig {
+                model,
+                message: format!(
+                    "needs image samples [C, H, W], the data has samples of shape {sample_shape:?}"
+                ),
+            })
+        };
+        let config = match self {
+            Self::Mlp { hidden } => ModelConfig::Mlp(MlpConfig::new(
+                sample_shape.iter().product(),
+                hidden.clone(),
+                num_outputs,
+            )),
+            Self::SmallCnn => {
+                ModelConfig::SmallCnn(SmallCnnConfig::new(image("small-cnn")?, num_outputs))
+            }
+            Self::MadryCnn => {
+                ModelConfig::MadryCnn(MadryCnnConfig::new(image("madry-cnn")?, num_outputs))
+            }
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// The configuration of any built-in model, sized for its data; serialised with a `kind` tag
 /// (`{"kind": "mlp", "input_size": 64, ...}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -19,66 +193,25 @@ pub enum ModelConfig {
     MadryCnn(MadryCnnConfig),
 }
 
-/// The model names the CLI accepts, in the order `harden info` lists them.
-pub const MODEL_NAMES: [&str; 3] = ["mlp", "small-cnn", "madry-cnn"];
-
 impl ModelConfig {
-    /// The configuration for model `name` (`mlp`, `small-cnn`, `madry-cnn`) on samples of
-    /// `sample_shape` with `num_outputs` logits. `hidden` is used by the MLP only.
-    ///
-    /// # Errors
-    ///
-    /// [`ModelError::InvalidConfig`] for an unknown name, a CNN on samples that are not images
-    /// `[C, H, W]`, or a configuration its `check` rejects.
-    pub fn for_data(
-        name: &str,
-        sample_shape: &[usize],
-        num_outputs: usize,
-        hidden: &[usize],
-    ) -> Result<Self, ModelError> {
-        let image = |model: &'static str| -> Result<[usize; 3], ModelError> {
-            <[usize; 3]>::try_from(sample_shape).map_err(|_| ModelError::InvalidConfig {
-                model,
-                message: format!(
-                    "needs image samples [C, H, W], the data has samples of shape {sample_shape:?}"
-                ),
-            })
-        };
-        let config = match name {
-            "mlp" => Self::Mlp(MlpConfig::new(
-                sample_shape.iter().product(),
-                hidden.to_vec(),
-                num_outputs,
-            )),
-            "small-cnn" => Self::SmallCnn(SmallCnnConfig::new(image("small-cnn")?, num_outputs)),
-            "madry-cnn" => Self::MadryCnn(MadryCnnConfig::new(image("madry-cnn")?, num_outputs)),
-            _ => {
-                return Err(ModelError::InvalidConfig {
-                    model: "model",
-                    message: format!(
-                        "unknown model {name:?}, expected one of {}",
-                        MODEL_NAMES.join(", ")
-                    ),
-                });
-            }
-        };
-        config.check()?;
-        Ok(config)
-    }
-
     /// The number of output logits harden uses for `num_classes` classes: one logit for a
     /// binary task (binary cross-entropy), one per class otherwise.
     pub fn outputs_for_classes(num_classes: usize) -> usize {
         if num_classes == 2 { 1 } else { num_classes }
     }
 
-    /// The model's name as the CLI spells it.
-    pub fn name(&self) -> &'static str {
+    /// The architecture.
+    pub fn kind(&self) -> ModelKind {
         match self {
-            Self::Mlp(_) => "mlp",
-            Self::SmallCnn(_) => "small-cnn",
-            Self::MadryCnn(_) => "madry-cnn",
+            Self::Mlp(_) => ModelKind::Mlp,
+            Self::SmallCnn(_) => ModelKind::SmallCnn,
+            Self::MadryCnn(_) => ModelKind::MadryCnn,
         }
+    }
+
+    /// The model's name as the CLI spells it.
+    pub fn name(&self) -> String {
+        self.kind().name()
     }
 
     /// Number of output logits.
@@ -147,13 +280,39 @@ impl Model {
             Self::MadryCnn(m) => m.forward(input),
         }
     }
+}
 
-    /// burn parameter-name prefixes mapped to those of the equivalent PyTorch `nn.Sequential`.
-    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+impl Classifier for Model {
+    fn logits<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        self.forward(input)
+    }
+
+    fn pytorch_names(&self) -> Vec<(String, String)> {
         match self {
             Self::Mlp(m) => m.pytorch_names(),
             Self::SmallCnn(m) => m.pytorch_names(),
             Self::MadryCnn(m) => m.pytorch_names(),
         }
     }
+}
+
+/// A bare architecture name in a configuration file (`model = "mlp"`), or a full spec.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SpecOrName {
+    Name(ModelKind),
+    Spec(ModelSpec),
+}
+
+/// Reads a [`ModelSpec`] written either as a full spec or as a bare architecture name; use
+/// with `#[serde(deserialize_with = "harden_model::classifier::spec_or_name")]`.
+///
+/// # Errors
+///
+/// The deserialiser's error when the value is neither.
+pub fn spec_or_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ModelSpec, D::Error> {
+    Ok(match SpecOrName::deserialize(d)? {
+        SpecOrName::Name(kind) => kind.into(),
+        SpecOrName::Spec(spec) => spec,
+    })
 }

@@ -7,7 +7,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 
-use crate::ModelError;
+use crate::{Classifier, ModelError};
 
 /// Output size of a convolution or pooling along one axis, `None` when nothing is left.
 fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
@@ -138,10 +138,16 @@ impl SmallCnn {
         let x: Tensor<2> = x.flatten(1, 3);
         self.fc2.forward(relu(self.fc1.forward(x)))
     }
+}
+
+impl Classifier for SmallCnn {
+    fn logits<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        self.forward(input)
+    }
 
     /// burn parameter names mapped to the names of the equivalent PyTorch
     /// `nn.Sequential(Conv2d, ReLU, Conv2d, ReLU, Flatten, Linear, ReLU, Linear)`.
-    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+    fn pytorch_names(&self) -> Vec<(String, String)> {
         [
             ("conv1.", "0."),
             ("conv2.", "2."),
@@ -253,11 +259,17 @@ impl MadryCnn {
         let x: Tensor<2> = x.flatten(1, 3);
         self.fc2.forward(relu(self.fc1.forward(x)))
     }
+}
+
+impl Classifier for MadryCnn {
+    fn logits<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        self.forward(input)
+    }
 
     /// burn parameter names mapped to the names of the equivalent PyTorch
     /// `nn.Sequential(Conv2d, ReLU, MaxPool2d, Conv2d, ReLU, MaxPool2d, Flatten, Linear, ReLU,
     /// Linear)`.
-    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+    fn pytorch_names(&self) -> Vec<(String, String)> {
         [
             ("conv1.", "0."),
             ("conv2.", "3."),

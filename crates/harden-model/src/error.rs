@@ -12,12 +12,13 @@ pub enum ModelError {
         message: String,
     },
     /// Writing a weights file failed.
-    #[error("{path}: cannot save model: {message}")]
+    #[error("{path}: cannot save model: {source}")]
     Save {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What went wrong (burn-store's or the file system's error, kept as the source).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Reading a weights file failed (missing, unreadable, not the expected format).
     #[error("{path}: cannot load model: {message}")]

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::relu};
 
-use crate::ModelError;
+use crate::{Classifier, ModelError};
 
 /// Configuration of an [`Mlp`]: `input_size -> hidden[0] -> ... -> num_outputs`, ReLU between
 /// layers, no activation on the output (logits).
@@ -94,11 +94,17 @@ impl Mlp {
         }
         x
     }
+}
+
+impl Classifier for Mlp {
+    fn logits<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
+        self.forward(input)
+    }
 
     /// burn parameter names mapped to the names of the equivalent PyTorch
     /// `nn.Sequential(nn.Flatten(), nn.Linear, nn.ReLU(), ..., nn.Linear)`: linear layer `k`
     /// sits at index `1 + 2k`.
-    pub fn pytorch_names(&self) -> Vec<(String, String)> {
+    fn pytorch_names(&self) -> Vec<(String, String)> {
         (0..self.layers.len())
             .map(|k| (format!("layers.{k}."), format!("{}.", 1 + 2 * k)))
             .collect()

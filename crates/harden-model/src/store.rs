@@ -26,7 +26,7 @@ use burn::store::{
     PytorchStore, SafetensorsStore,
 };
 
-use crate::{Model, ModelError};
+use crate::{Classifier, ModelError};
 
 /// A weights file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl WeightsFormat {
 }
 
 /// burn-name prefix patterns to PyTorch-name prefixes (`to_pytorch`) or back.
-fn prefix_patterns(model: &Model, to_pytorch: bool) -> Vec<(String, String)> {
+fn prefix_patterns<M: Classifier>(model: &M, to_pytorch: bool) -> Vec<(String, String)> {
     model
         .pytorch_names()
         .into_iter()
@@ -90,19 +90,25 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-/// Saves `model`'s weights to `path` in `format`, atomically, replacing any existing file.
+/// Saves `model`'s weights (any [`Classifier`]) to `path` in `format`, atomically, replacing
+/// any existing file. safetensors files use the model's
+/// [`pytorch_names`](Classifier::pytorch_names).
 ///
 /// # Errors
 ///
 /// [`ModelError::Save`] when the file cannot be written, or for
 /// [`WeightsFormat::PytorchPickle`] (write `.safetensors` for PyTorch instead).
-pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), ModelError> {
+pub fn save<M: Classifier>(
+    model: &M,
+    path: &Path,
+    format: WeightsFormat,
+) -> Result<(), ModelError> {
     if format == WeightsFormat::PytorchPickle {
         return Err(ModelError::Save {
             path: path.to_path_buf(),
-            message: "harden reads .pt files but does not write them; write .safetensors, which \
-                      PyTorch loads with safetensors.torch.load_file"
-                .to_string(),
+            source: "harden reads .pt files but does not write them; write .safetensors, which \
+                     PyTorch loads with safetensors.torch.load_file"
+                .into(),
         });
     }
     let written = crate::atomic::write_with(path, |tmp| -> Result<(), BoxError> {
@@ -126,23 +132,23 @@ pub fn save(model: &Model, path: &Path, format: WeightsFormat) -> Result<(), Mod
             }
         }
     });
-    written.map_err(|e| ModelError::Save {
+    written.map_err(|source| ModelError::Save {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })
 }
 
-/// Any error of writing a weights file, as text for [`ModelError::Save`].
+/// Any error of writing a weights file, kept as the source of [`ModelError::Save`].
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Loads weights from `path` (format from its extension) into `model`, which must have the
-/// architecture the weights were saved from.
+/// Loads weights from `path` (format from its extension) into `model` (any [`Classifier`]),
+/// which must have the architecture the weights were saved from.
 ///
 /// # Errors
 ///
 /// [`ModelError::Load`] when the file is missing or unreadable, [`ModelError::Mismatch`] when
 /// its tensors do not match the model (names each missing, unexpected or wrongly shaped one).
-pub fn load(mut model: Model, path: &Path) -> Result<Model, ModelError> {
+pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
     let format = WeightsFormat::from_path(path)?;
     let load_err = |message: String| ModelError::Load {
         path: path.to_path_buf(),

@@ -7,7 +7,20 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use harden_model::store::{self, WeightsFormat};
-use harden_model::{MlpConfig, Model, ModelConfig, ModelError};
+use harden_model::{MlpConfig, Model, ModelConfig, ModelError, ModelKind, ModelSpec};
+
+/// The configuration of the architecture called `name` for samples of `shape`, with MLP widths
+/// `hidden` (ignored by the CNNs).
+fn for_data(
+    name: &str,
+    shape: &[usize],
+    outputs: usize,
+    hidden: &[usize],
+) -> Result<ModelConfig, ModelError> {
+    let kind: ModelKind = name.parse()?;
+    ModelSpec::new(kind, (kind == ModelKind::Mlp).then(|| hidden.to_vec()))?
+        .config_for(shape, outputs)
+}
 
 fn device() -> Device {
     Device::flex()
@@ -20,7 +33,7 @@ fn outputs(model: &Model, x: &Tensor<4>) -> Vec<f32> {
 fn configs() -> Vec<ModelConfig> {
     ["mlp", "small-cnn", "madry-cnn"]
         .into_iter()
-        .map(|name| ModelConfig::for_data(name, &[1, 28, 28], 10, &[32, 16]).unwrap())
+        .map(|name| for_data(name, &[1, 28, 28], 10, &[32, 16]).unwrap())
         .collect()
 }
 
@@ -173,7 +186,7 @@ fn loading_weights_of_another_shape_is_a_clear_error() {
         let msg = store::load(deeper, &path).unwrap_err().to_string();
         assert!(msg.contains("missing tensor"), "{format:?}: {msg}");
 
-        let cnn = ModelConfig::for_data("small-cnn", &[1, 8, 8], 10, &[])
+        let cnn = for_data("small-cnn", &[1, 8, 8], 10, &[])
             .unwrap()
             .init(&device);
         assert!(matches!(
@@ -203,7 +216,7 @@ fn parameter_counts_match_the_published_architectures() {
     let counts: Vec<usize> = ["mlp", "small-cnn", "madry-cnn"]
         .into_iter()
         .map(|name| {
-            ModelConfig::for_data(name, &[1, 28, 28], 10, &[128])
+            for_data(name, &[1, 28, 28], 10, &[128])
                 .unwrap()
                 .init(&device)
                 .num_params()
@@ -211,9 +224,7 @@ fn parameter_counts_match_the_published_architectures() {
         .collect();
     // 784*128+128 + 128*10+10; the Wong et al. CNN; the Madry et al. CNN (3.27 M).
     assert_eq!(counts, vec![101_770, 166_406, 3_274_634]);
-    let binary = ModelConfig::for_data("mlp", &[30], 1, &[128])
-        .unwrap()
-        .init(&device);
+    let binary = for_data("mlp", &[30], 1, &[128]).unwrap().init(&device);
     assert_eq!(
         binary.forward(Tensor::<2>::zeros([4, 30], &device)).dims(),
         [4, 1]
@@ -222,16 +233,16 @@ fn parameter_counts_match_the_published_architectures() {
 
 #[test]
 fn invalid_configurations_are_errors_not_panics() {
-    assert!(ModelConfig::for_data("small-cnn", &[30], 2, &[]).is_err());
-    assert!(ModelConfig::for_data("madry-cnn", &[1, 3, 3], 2, &[]).is_err());
-    assert!(ModelConfig::for_data("mlp", &[30], 2, &[0]).is_err());
+    assert!(for_data("small-cnn", &[30], 2, &[]).is_err());
+    assert!(for_data("madry-cnn", &[1, 3, 3], 2, &[]).is_err());
+    assert!(for_data("mlp", &[30], 2, &[0]).is_err());
     assert!(
-        ModelConfig::for_data("resnet", &[30], 2, &[])
+        for_data("resnet", &[30], 2, &[])
             .unwrap_err()
             .to_string()
             .contains("mlp, small-cnn, madry-cnn")
     );
-    assert!(ModelConfig::for_data("small-cnn", &[1, 8, 8], 10, &[]).is_ok());
+    assert!(for_data("small-cnn", &[1, 8, 8], 10, &[]).is_ok());
 }
 
 /// `tests/fixtures/mlp.pt`: the state_dict of PyTorch's `Sequential(Flatten(), Linear(4, 3),

@@ -1,62 +1,28 @@
-//! The configuration of a training run: every key the CLI flags and `--config FILE.toml` set.
+//! The settings of a training run: [`TrainConfig`], every key the CLI flags and
+//! `--config FILE.toml` set, typed, and [`Run`], the same settings checked once.
+//!
+//! `TrainConfig::check` is the only way to a [`Run`]: it checks every range, then builds the
+//! threat model, the training objective and the validation attack, so the trainer never
+//! rebuilds or re-checks them.
 
 use std::path::{Path, PathBuf};
 
-use harden_adversarial::attack::{FGSM_RS_ALPHA, default_step_size};
-use harden_adversarial::{Norm, ObjectiveConfig, PgdConfig, ThreatModel};
+use harden_adversarial::error::{
+    ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
+};
+use harden_adversarial::pgd::{FGSM_RS_ALPHA, default_step_size};
+use harden_adversarial::{
+    Norm, Objective, ObjectiveConfig, ObjectiveKind, Pgd, PgdConfig, ThreatModel,
+};
+use harden_data::DatasetSource;
+use harden_model::ModelSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
-/// The training objective (see `harden_adversarial::Objective`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ObjectiveKind {
-    /// Clean cross-entropy.
-    Clean,
-    /// PGD adversarial training (Madry et al. 2018).
-    Pgd,
-    /// FGSM with a random start (Wong, Rice & Kolter 2020).
-    FgsmRs,
-    /// TRADES (Zhang et al. 2019).
-    Trades,
-}
-
-impl OptimizerKind {
-    /// The name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Adam => "adam",
-            Self::Sgd => "sgd",
-        }
-    }
-}
-
-impl ScheduleKind {
-    /// The name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Constant => "constant",
-            Self::OneCycle => "one-cycle",
-            Self::Piecewise => "piecewise",
-        }
-    }
-}
-
-impl ObjectiveKind {
-    /// The name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Clean => "clean",
-            Self::Pgd => "pgd",
-            Self::FgsmRs => "fgsm-rs",
-            Self::Trades => "trades",
-        }
-    }
-}
-
 /// The optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// Adam (PyTorch's defaults: betas 0.9, 0.999, epsilon 1e-8), with L2 weight decay.
@@ -67,6 +33,7 @@ pub enum OptimizerKind {
 
 /// The learning-rate schedule, updated every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum ScheduleKind {
     /// `lr` throughout.
@@ -78,23 +45,38 @@ pub enum ScheduleKind {
     Piecewise,
 }
 
+impl OptimizerKind {
+    /// The name the CLI and configuration files use.
+    pub fn name(self) -> String {
+        harden_data::names::name_of(self)
+    }
+}
+
+impl ScheduleKind {
+    /// The name the CLI and configuration files use.
+    pub fn name(self) -> String {
+        harden_data::names::name_of(self)
+    }
+}
+
 /// Everything a training run needs; serialised as the run's `config.json` and read from TOML
-/// files with the same keys (kebab-case, as the CLI flags).
+/// files with the same keys (kebab-case, as the CLI flags). Check it into a [`Run`] with
+/// [`check`](Self::check).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrainConfig {
-    /// Dataset name: digits, breast-cancer, mnist, fashion-mnist or csv:PATH.
-    pub dataset: String,
+    /// The dataset: `digits`, `breast-cancer`, `mnist`, `fashion-mnist` or `csv:PATH`.
+    pub dataset: DatasetSource,
     /// Folder holding mnist/ and fashion-mnist/ (default: `$HARDEN_DATA_DIR`, else `./data`).
     pub data_dir: Option<PathBuf>,
-    /// Architecture: mlp, small-cnn or madry-cnn.
-    pub model: String,
-    /// Hidden widths of an MLP.
-    pub hidden: Vec<usize>,
+    /// The architecture and its own parameters: `model = "small-cnn"`, or
+    /// `model = { kind = "mlp", hidden = [256, 128] }`.
+    #[serde(deserialize_with = "harden_model::classifier::spec_or_name")]
+    pub model: ModelSpec,
     /// Training objective.
     pub objective: ObjectiveKind,
-    /// Norm of the threat model: `linf` or `l2`.
-    pub norm: String,
+    /// Norm of the threat model.
+    pub norm: Norm,
     /// Radius of the threat model.
     pub eps: f64,
     /// Attack step size; default 1.25 eps for FGSM-RS and 2.5 eps / steps otherwise.
@@ -150,12 +132,11 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            dataset: "digits".to_string(),
+            dataset: DatasetSource::Digits,
             data_dir: None,
-            model: "mlp".to_string(),
-            hidden: vec![256, 128],
+            model: ModelSpec::default(),
             objective: ObjectiveKind::Pgd,
-            norm: "linf".to_string(),
+            norm: Norm::Linf,
             eps: 0.1,
             alpha: None,
             steps: 7,
@@ -184,33 +165,16 @@ impl Default for TrainConfig {
     }
 }
 
-fn positive(field: &'static str, value: f64) -> Result<(), TrainError> {
-    if value.is_finite() && value > 0.0 {
+/// `value` in `[0, 1)`.
+fn check_fraction(name: &'static str, value: f64) -> Result<(), ParamError> {
+    if value.is_finite() && (0.0..1.0).contains(&value) {
         Ok(())
     } else {
-        Err(TrainError::config(
-            field,
-            format!("expected a finite number > 0, got {value}"),
-        ))
-    }
-}
-
-fn non_negative(field: &'static str, value: f64) -> Result<(), TrainError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(TrainError::config(
-            field,
-            format!("expected a finite number >= 0, got {value}"),
-        ))
-    }
-}
-
-fn at_least_one(field: &'static str, value: usize) -> Result<(), TrainError> {
-    if value >= 1 {
-        Ok(())
-    } else {
-        Err(TrainError::config(field, "expected at least 1, got 0"))
+        Err(ParamError {
+            name,
+            value: value.to_string(),
+            expected: "a number in [0, 1)",
+        })
     }
 }
 
@@ -231,22 +195,6 @@ impl TrainConfig {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
         })
-    }
-
-    /// The threat model's norm.
-    ///
-    /// # Errors
-    ///
-    /// [`TrainError::Config`] for a name other than `linf` or `l2`.
-    pub fn norm(&self) -> Result<Norm, TrainError> {
-        match self.norm.as_str() {
-            "linf" => Ok(Norm::Linf),
-            "l2" => Ok(Norm::L2),
-            other => Err(TrainError::config(
-                "norm",
-                format!("expected linf or l2, got {other:?}"),
-            )),
-        }
     }
 
     /// The attack step size: `alpha` if set, else 1.25 eps for FGSM-RS and 2.5 eps / steps.
@@ -271,19 +219,14 @@ impl TrainConfig {
     }
 
     /// The objective at full eps, unchecked.
-    ///
-    /// # Errors
-    ///
-    /// [`TrainError::Config`] for an unknown norm.
-    pub fn objective_config(&self) -> Result<ObjectiveConfig, TrainError> {
-        let threat = ThreatModel::new(self.norm()?, self.eps)?;
+    fn objective_config(&self, threat: &ThreatModel) -> ObjectiveConfig {
         let attack = PgdConfig::new(threat.clone(), self.steps, self.step_size())
             .with_restarts(self.restarts);
-        Ok(match self.objective {
+        match self.objective {
             ObjectiveKind::Clean => ObjectiveConfig::Clean,
             ObjectiveKind::Pgd => ObjectiveConfig::Pgd { attack },
             ObjectiveKind::FgsmRs => ObjectiveConfig::FgsmRs {
-                attack: PgdConfig::fgsm_rs(threat)
+                attack: PgdConfig::fgsm_rs(threat.clone())
                     .with_step_size(self.step_size())
                     .with_restarts(self.restarts),
             },
@@ -291,66 +234,107 @@ impl TrainConfig {
                 beta: self.beta,
                 attack,
             },
-        })
+        }
     }
 
-    /// Checks every value that does not need the data (the dataset and model names are
-    /// checked when they are loaded).
+    /// Checks every value that does not need the data, and builds the threat model, the
+    /// objective and the validation attack (the dataset and the model are checked when they
+    /// are loaded).
     ///
     /// # Errors
     ///
-    /// [`TrainError::Config`] naming the key and what it expects.
-    pub fn check(&self) -> Result<(), TrainError> {
-        non_negative("eps", self.eps)?;
+    /// [`TrainError::Param`] naming the key, the value and what it expects.
+    pub fn check(self) -> Result<Run, TrainError> {
+        let threat = ThreatModel::new(self.norm, self.eps)?;
         if let Some(alpha) = self.alpha {
-            positive("alpha", alpha)?;
+            check_finite_positive("alpha", alpha)?;
         }
-        at_least_one("steps", self.steps)?;
-        at_least_one("restarts", self.restarts)?;
-        non_negative("beta", self.beta)?;
-        non_negative("eps-warmup-epochs", self.eps_warmup_epochs)?;
-        at_least_one("epochs", self.epochs)?;
-        at_least_one("batch-size", self.batch_size)?;
-        positive("lr", self.lr)?;
-        non_negative("momentum", self.momentum)?;
-        if self.momentum >= 1.0 {
-            return Err(TrainError::config(
-                "momentum",
-                format!("expected a value in [0, 1), got {}", self.momentum),
-            ));
-        }
-        non_negative("weight-decay", self.weight_decay)?;
+        check_at_least_one("steps", self.steps)?;
+        check_at_least_one("restarts", self.restarts)?;
+        check_finite_non_negative("beta", self.beta)?;
+        check_finite_non_negative("eps-warmup-epochs", self.eps_warmup_epochs)?;
+        check_at_least_one("epochs", self.epochs)?;
+        check_at_least_one("batch-size", self.batch_size)?;
+        check_finite_positive("lr", self.lr)?;
+        check_fraction("momentum", self.momentum)?;
+        check_finite_non_negative("weight-decay", self.weight_decay)?;
         if let Some(peak) = self.peak_epoch
             && !(peak.is_finite() && (0.0..self.epochs as f64).contains(&peak))
         {
-            return Err(TrainError::config(
-                "peak-epoch",
-                format!(
-                    "expected a value in [0, epochs = {}), got {peak}",
-                    self.epochs
-                ),
-            ));
+            return Err(ParamError {
+                name: "peak-epoch",
+                value: peak.to_string(),
+                expected: "an epoch in [0, epochs)",
+            }
+            .into());
         }
         for m in self.milestones() {
             if !(m.is_finite() && m > 0.0) {
-                return Err(TrainError::config(
-                    "milestones",
-                    format!("expected epochs > 0, got {m}"),
-                ));
+                return Err(ParamError {
+                    name: "milestones",
+                    value: m.to_string(),
+                    expected: "epochs > 0",
+                }
+                .into());
             }
         }
-        positive("gamma", self.gamma)?;
-        at_least_one("valid-samples", self.valid_samples)?;
-        at_least_one("valid-steps", self.valid_steps)?;
-        non_negative("collapse-drop", self.collapse_drop)?;
-        at_least_one("collapse-patience", self.collapse_patience)?;
+        check_finite_positive("gamma", self.gamma)?;
+        check_at_least_one("valid-samples", self.valid_samples)?;
+        check_at_least_one("valid-steps", self.valid_steps)?;
+        check_finite_non_negative("collapse-drop", self.collapse_drop)?;
+        check_at_least_one("collapse-patience", self.collapse_patience)?;
         if let Some(n) = self.eval_samples {
-            at_least_one("eval-samples", n)?;
+            check_at_least_one("eval-samples", n)?;
         }
-        at_least_one("eval-steps", self.eval_steps)?;
-        at_least_one("eval-restarts", self.eval_restarts)?;
-        self.objective_config()?.check()?;
-        Ok(())
+        check_at_least_one("eval-steps", self.eval_steps)?;
+        check_at_least_one("eval-restarts", self.eval_restarts)?;
+        let objective = self.objective_config(&threat).check()?;
+        let valid_attack = PgdConfig::new(
+            threat.clone(),
+            self.valid_steps,
+            default_step_size(self.eps, self.valid_steps),
+        )
+        .check()?;
+        Ok(Run {
+            config: self,
+            threat,
+            objective,
+            valid_attack,
+        })
+    }
+}
+
+/// A checked training configuration: every value in range, and the threat model, the
+/// training objective and the validation attack built from it. Only
+/// [`TrainConfig::check`] makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    config: TrainConfig,
+    threat: ThreatModel,
+    objective: Objective,
+    valid_attack: Pgd,
+}
+
+impl Run {
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The threat model of training, validation and the final evaluation.
+    pub fn threat(&self) -> &ThreatModel {
+        &self.threat
+    }
+
+    /// The training objective at full eps.
+    pub fn objective(&self) -> &Objective {
+        &self.objective
+    }
+
+    /// The validation attack: PGD with `valid-steps` steps of 2.5 eps / steps, keeping the
+    /// best point.
+    pub fn valid_attack(&self) -> &Pgd {
+        &self.valid_attack
     }
 }
 
@@ -364,16 +348,27 @@ mod tests {
         let path = dir.path().join("run.toml");
         std::fs::write(
             &path,
-            "dataset = \"breast-cancer\"\nobjective = \"fgsm-rs\"\neps = 0.05\nhidden = [32, 16]\neps-warmup-epochs = 2\n",
+            "dataset = \"breast-cancer\"\nobjective = \"fgsm-rs\"\neps = 0.05\nmodel = { kind = \"mlp\", hidden = [32, 16] }\neps-warmup-epochs = 2\nnorm = \"inf\"\n",
         )
         .unwrap();
         let c = TrainConfig::from_toml_file(&path).unwrap();
-        assert_eq!(c.dataset, "breast-cancer");
+        assert_eq!(c.dataset, DatasetSource::BreastCancer);
         assert_eq!(c.objective, ObjectiveKind::FgsmRs);
-        assert_eq!(c.hidden, vec![32, 16]);
+        assert_eq!(
+            c.model,
+            ModelSpec::Mlp {
+                hidden: vec![32, 16]
+            }
+        );
+        assert_eq!(c.norm, Norm::Linf);
         assert_eq!(c.eps_warmup_epochs, 2.0);
         assert_eq!(c.step_size(), 1.25 * 0.05);
         assert_eq!(c.epochs, TrainConfig::default().epochs);
+
+        // A bare architecture name takes that architecture's defaults.
+        std::fs::write(&path, "model = \"small-cnn\"\n").unwrap();
+        let c = TrainConfig::from_toml_file(&path).unwrap();
+        assert_eq!(c.model, ModelSpec::SmallCnn);
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
@@ -381,6 +376,15 @@ mod tests {
         std::fs::write(&path, "epochs = \"many\"\n").unwrap();
         let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
         assert!(err.contains("run.toml") && err.contains("epochs"), "{err}");
+        std::fs::write(&path, "dataset = \"imagenet\"\n").unwrap();
+        let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("run.toml") && err.contains("imagenet"),
+            "{err}"
+        );
+        std::fs::write(&path, "norm = \"l1\"\n").unwrap();
+        let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("run.toml") && err.contains("norm"), "{err}");
     }
 
     #[test]
@@ -399,19 +403,37 @@ mod tests {
                 ..Default::default()
             },
             TrainConfig {
-                norm: "l1".into(),
-                ..Default::default()
-            },
-            TrainConfig {
                 momentum: 1.0,
                 ..Default::default()
             },
         ];
-        let fields = ["eps", "lr", "batch-size", "norm", "momentum"];
-        for (config, field) in bad.iter().zip(fields) {
-            let err = config.check().unwrap_err().to_string();
-            assert!(err.starts_with(field), "{err}");
+        let fields = ["eps", "lr", "batch-size", "momentum"];
+        for (config, field) in bad.into_iter().zip(fields) {
+            let err = config.check().unwrap_err();
+            assert!(
+                matches!(&err, TrainError::Param(p) if p.name == field),
+                "{err:?}"
+            );
+            assert!(err.to_string().starts_with(field), "{err}");
         }
-        TrainConfig::default().check().unwrap();
+        let run = TrainConfig::default().check().unwrap();
+        assert_eq!(run.threat().eps(), 0.1);
+        assert_eq!(run.objective().kind(), ObjectiveKind::Pgd);
+        assert_eq!(run.valid_attack().config().steps, 10);
+    }
+
+    #[test]
+    fn the_config_round_trips_through_json() {
+        let config = TrainConfig {
+            dataset: "csv:data/x.csv".parse().unwrap(),
+            model: ModelSpec::Mlp { hidden: vec![8] },
+            norm: Norm::L2,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains("\"dataset\":\"csv:data/x.csv\""), "{json}");
+        assert!(json.contains("\"norm\":\"l2\""), "{json}");
+        let back: TrainConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config);
     }
 }

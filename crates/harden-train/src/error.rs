@@ -1,30 +1,60 @@
-//! Errors of a training run.
+//! Errors of a training run: one variant per kind of mistake, each keeping its source.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use burn::train::TrainingError;
+use burn::train::checkpoint::CheckpointerError;
 use harden_adversarial::ParamError;
 use harden_data::DataError;
 use harden_model::ModelError;
 use harden_model::device::DeviceError;
 
 /// Everything that can stop a training run.
+///
+/// Messages name the key, file or directory at fault and end with the underlying error, which
+/// is also kept as [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A configuration value is out of range.
-    #[error("{field}: {message}")]
-    Config {
-        /// The configuration key (the CLI flag without `--`).
-        field: &'static str,
-        /// What was wrong and what is expected.
-        message: String,
-    },
+    /// A setting is out of range (its key is [`ParamError::name`]).
+    #[error(transparent)]
+    Param(#[from] ParamError),
     /// A configuration file could not be read or parsed.
     #[error("{path}: {message}")]
     ConfigFile {
         /// The file.
         path: PathBuf,
-        /// What was wrong.
+        /// What was wrong (the parser's message, with line and key).
         message: String,
+    },
+    /// The run directory of a new run exists and holds files.
+    #[error(
+        "{} exists and is not empty: pass another --out, or --resume {} to continue it",
+        dir.display(),
+        dir.display()
+    )]
+    OutNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// No device was given.
+    #[error("devices: no device given")]
+    NoDevice,
+    /// burn cannot train on these devices together.
+    #[error(
+        "devices: burn cannot run distributed data-parallel training on these devices ({reason}); use one device, or GPUs (cuda:0,cuda:1)"
+    )]
+    Distributed {
+        /// What burn reported.
+        reason: String,
+    },
+    /// The dataset is too small to hold out a validation split.
+    #[error("dataset: {dataset} has too few samples ({samples}) to hold out a validation split")]
+    TooFewSamples {
+        /// The dataset's name.
+        dataset: String,
+        /// Its training samples.
+        samples: usize,
     },
     /// The dataset could not be loaded.
     #[error(transparent)]
@@ -32,14 +62,11 @@ pub enum TrainError {
     /// The model could not be built, saved or loaded.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// An attack or objective hyperparameter is invalid.
-    #[error(transparent)]
-    Param(#[from] ParamError),
     /// A device could not be used.
     #[error(transparent)]
     Device(#[from] DeviceError),
     /// A file of the run directory could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -61,27 +88,29 @@ pub enum TrainError {
         kept: String,
     },
     /// `--resume` pointed at something that is not a resumable run directory.
-    #[error("cannot resume from {dir}: {message}")]
+    #[error("cannot resume from {}: {message}", dir.display())]
     Resume {
         /// The directory.
         dir: PathBuf,
         /// Why.
         message: String,
     },
+    /// A checkpoint of the run could not be read back.
+    #[error("reading the epoch-{epoch} checkpoint in {}: {source}", dir.display())]
+    Checkpoint {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The epoch.
+        epoch: usize,
+        /// burn-train's error.
+        source: CheckpointerError,
+    },
     /// burn-train stopped with an error.
     #[error("training failed: {0}")]
-    Training(String),
+    Training(#[source] Arc<TrainingError>),
 }
 
 impl TrainError {
-    /// A configuration error for `field`.
-    pub fn config(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Config {
-            field,
-            message: message.into(),
-        }
-    }
-
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

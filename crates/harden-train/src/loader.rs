@@ -13,13 +13,13 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Int, Tensor};
 use harden_data::split::shuffled_indices;
-use harden_data::{ArrayBatcher, ArrayDataset};
+use harden_data::{ArrayDataset, DataError, Inputs, Layout};
 
 /// One batch with its place in the run.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// Inputs `[N, C, H, W]` (tabular samples of `F` features are `[N, F, 1, 1]`).
-    pub inputs: Tensor<4>,
+    /// Inputs in the data's [`Layout`]: `[N, F]` tables or `[N, C, H, W]` images.
+    pub inputs: Inputs,
     /// Labels `[N]`.
     pub labels: Tensor<1, Int>,
     /// Epoch, 1-based.
@@ -42,7 +42,7 @@ pub fn mix(a: u64, b: u64) -> u64 {
 /// is set, in order otherwise. The last batch of an epoch may be smaller.
 pub struct EpochLoader {
     data: Arc<ArrayDataset>,
-    batcher: Arc<ArrayBatcher<4>>,
+    layout: Layout,
     batch_size: usize,
     seed: u64,
     shuffle: bool,
@@ -56,9 +56,10 @@ pub struct EpochLoader {
 impl EpochLoader {
     /// A loader over `data` whose first `iter()` serves epoch `first_epoch` (1 for a new run).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Panics when `batch_size` is 0 or the samples do not have rank 1 or 3.
+    /// [`DataError::InvalidArgument`] when `batch_size` is 0 or the samples are neither
+    /// feature vectors nor images.
     pub fn new(
         data: ArrayDataset,
         batch_size: usize,
@@ -66,28 +67,25 @@ impl EpochLoader {
         shuffle: bool,
         first_epoch: usize,
         device: Device,
-    ) -> Self {
-        assert!(batch_size > 0, "batch size must be at least 1");
-        let shape = data.sample_shape().to_vec();
-        let data = match shape.len() {
-            3 => data,
-            1 => data
-                .reshape(vec![shape[0], 1, 1])
-                .expect("same number of values"),
-            _ => panic!("samples of shape {shape:?} are neither images nor feature vectors"),
-        };
-        let batcher = ArrayBatcher::<4>::for_dataset(&data).expect("rank-3 samples");
+    ) -> Result<Self, DataError> {
+        if batch_size == 0 {
+            return Err(DataError::InvalidArgument {
+                what: "batch size",
+                message: "expected at least 1, got 0".to_string(),
+            });
+        }
+        let layout = Layout::of(data.sample_shape())?;
         let n = data.len();
-        Self {
+        Ok(Self {
             data: Arc::new(data),
-            batcher: Arc::new(batcher),
+            layout,
             batch_size,
             seed,
             shuffle,
             range: (0, n),
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
             device,
-        }
+        })
     }
 
     /// Batches per epoch.
@@ -98,7 +96,7 @@ impl EpochLoader {
     fn with(&self, range: (usize, usize), device: Device) -> Self {
         Self {
             data: self.data.clone(),
-            batcher: self.batcher.clone(),
+            layout: self.layout,
             batch_size: self.batch_size,
             seed: self.seed,
             shuffle: self.shuffle,
@@ -159,17 +157,15 @@ impl Iterator for EpochIter<'_> {
         }
         let end = (start + l.batch_size).min(self.order.len());
         self.next += 1;
-        let b = l
-            .batcher
-            .gather(&l.data, &self.order[start..end], &l.device);
+        let (inputs, labels) = l.layout.gather(&l.data, &self.order[start..end], &l.device);
         // Iterations are numbered over the whole dataset, so every slice of a split run
         // agrees on the iteration of the same step.
         let per_epoch = l.data.len().div_ceil(l.batch_size);
         let index = l.range.0 / l.batch_size + self.next;
         let iteration = (self.epoch - 1) * per_epoch + index;
         Some(Ok(Batch {
-            inputs: b.inputs,
-            labels: b.labels,
+            inputs,
+            labels,
             epoch: self.epoch,
             iteration,
             seed: mix(
@@ -207,14 +203,14 @@ mod tests {
     fn epochs_are_reproducible_from_the_epoch_alone() {
         let data = harden_data::embedded::digits();
         let device = Device::flex();
-        let a = EpochLoader::new(data.clone(), 100, 7, true, 1, device.clone());
+        let a = EpochLoader::new(data.clone(), 100, 7, true, 1, device.clone()).unwrap();
         let first: Vec<Vec<i64>> = a.iter().map(|b| labels(&b.unwrap())).collect();
         let second: Vec<Batch> = a.iter().map(|b| b.unwrap()).collect();
         assert_ne!(first[0], labels(&second[0]), "each epoch has its own order");
         assert_eq!(second[0].epoch, 2);
         assert_eq!(second[0].iteration, a.batches_per_epoch() + 1);
         // A loader created at epoch 2 (a resumed run) serves the same batches and seeds.
-        let resumed = EpochLoader::new(data, 100, 7, true, 2, device);
+        let resumed = EpochLoader::new(data, 100, 7, true, 2, device).unwrap();
         let again: Vec<Batch> = resumed.iter().map(|b| b.unwrap()).collect();
         assert_eq!(again.len(), second.len());
         for (x, y) in again.iter().zip(&second) {

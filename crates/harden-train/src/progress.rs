@@ -1,6 +1,6 @@
 //! burn-train's renderer for harden: an indicatif progress bar per split on a terminal
 //! (samples/s and ETA), nothing otherwise. Per-epoch lines come from the
-//! [`EpochMonitor`](crate::monitor::EpochMonitor)'s callback, so logs stay plain when the
+//! [`EpochRecorder`](crate::recorder::EpochRecorder)'s callback, so logs stay plain when the
 //! output is not a terminal.
 
 use std::io::IsTerminal;

@@ -4,7 +4,7 @@ use harden_adversarial::EvalReport;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainConfig;
-use crate::monitor::EpochRecord;
+use crate::recorder::EpochRecord;
 
 /// The burn version harden is built against (pinned in the workspace `Cargo.toml`).
 pub const BURN_VERSION: &str = "0.22.1";

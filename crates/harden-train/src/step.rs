@@ -5,11 +5,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 use harden_adversarial::loss::cross_entropy;
-use harden_adversarial::{AttackRng, Objective, Pgd};
-use harden_model::Model;
+use harden_adversarial::{Attack, AttackRng, Objective, Pgd};
+use harden_data::Inputs;
+use harden_model::Classifier;
 
 use crate::loader::Batch;
 use crate::metric::{StepOutput, ValidOutput, class_scores};
@@ -56,24 +57,24 @@ impl fmt::Debug for Plan {
     }
 }
 
-/// A harden model in training: the weights plus the [`Plan`] of its steps.
+/// A model in training (any [`Classifier`]): the weights plus the [`Plan`] of its steps.
 #[derive(Module, Debug)]
-pub struct Trainee {
+pub struct Trainee<M: Module + Classifier> {
     /// The weights.
-    pub model: Model,
+    pub model: M,
     /// Objective, validation attack and guards.
     #[module(skip)]
     pub plan: Plan,
 }
 
-impl TrainStep for Trainee {
-    type Input = Batch;
-    type Output = StepOutput;
-
-    /// One batch of the objective. The attack runs on `model.valid()` (no parameter
-    /// gradients); eps follows the warm-up. A non-finite loss records a [`Divergence`] and stops
-    /// the run before the epoch's checkpoint is written.
-    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
+impl<M: Module + Classifier> Trainee<M> {
+    /// One batch of the objective on inputs of rank `D`; see [`TrainStep::step`].
+    fn train_on<const D: usize>(
+        &self,
+        inputs: Tensor<D>,
+        labels: Tensor<1, Int>,
+        batch: &Batch,
+    ) -> TrainOutput<StepOutput> {
         let plan = &self.plan;
         let objective = if plan.eps_warmup_epochs > 0.0 {
             let eps = eps_at(
@@ -91,10 +92,11 @@ impl TrainStep for Trainee {
         let attack_model = self.model.valid();
         let mut rng = AttackRng::new(batch.seed);
         let out = objective.loss(
-            &|x: Tensor<4>| self.model.forward(x),
-            &|x: Tensor<4>| attack_model.forward(x),
-            batch.inputs,
-            batch.labels.clone(),
+            &|x: Tensor<D>| self.model.logits(x),
+            &|x: Tensor<D>| attack_model.logits(x),
+            inputs,
+            labels.clone(),
+            None,
             &mut rng,
         );
         let value = out.loss.clone().into_scalar::<f32>();
@@ -117,32 +119,61 @@ impl TrainStep for Trainee {
             StepOutput {
                 loss: out.loss.detach(),
                 scores: class_scores(out.logits.detach()),
-                targets: batch.labels,
+                targets: labels,
             },
         )
     }
-}
 
-impl InferenceStep for Trainee {
-    type Input = Batch;
-    type Output = ValidOutput;
-
-    /// Clean loss and accuracy, and accuracy under the validation PGD attack at full eps.
-    fn step(&self, batch: Batch) -> ValidOutput {
-        let f = |x: Tensor<4>| self.model.forward(x);
-        let logits = f(batch.inputs.clone());
-        let loss = cross_entropy(logits.clone(), batch.labels.clone()).mean();
-        let mut rng = AttackRng::new(self.plan.valid_seed ^ batch.iteration as u64);
+    /// Clean and robust validation of a batch of rank `D`; see [`InferenceStep::step`].
+    fn validate_on<const D: usize>(
+        &self,
+        inputs: Tensor<D>,
+        labels: Tensor<1, Int>,
+        iteration: usize,
+    ) -> ValidOutput {
+        let f = |x: Tensor<D>| self.model.logits(x);
+        let logits = f(inputs.clone());
+        let loss = cross_entropy(logits.clone(), labels.clone()).mean();
+        let mut rng = AttackRng::new(self.plan.valid_seed ^ iteration as u64);
         let adv = self
             .plan
             .valid_attack
-            .perturb(&f, batch.inputs, batch.labels.clone(), &mut rng)
+            .perturb(&f, inputs, labels.clone(), &mut rng)
             .adversarial;
         ValidOutput {
             loss,
             scores: class_scores(logits),
             robust_scores: class_scores(f(adv)),
-            targets: batch.labels,
+            targets: labels,
+        }
+    }
+}
+
+impl<M: Module + Classifier> TrainStep for Trainee<M> {
+    type Input = Batch;
+    type Output = StepOutput;
+
+    /// One batch of the objective. The attack runs on `model.valid()` (no parameter
+    /// gradients); eps follows the warm-up. A non-finite loss records a [`Divergence`] and stops
+    /// the run before the epoch's checkpoint is written.
+    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
+        let labels = batch.labels.clone();
+        match batch.inputs.clone() {
+            Inputs::Table(x) => self.train_on(x, labels, &batch),
+            Inputs::Image(x) => self.train_on(x, labels, &batch),
+        }
+    }
+}
+
+impl<M: Module + Classifier> InferenceStep for Trainee<M> {
+    type Input = Batch;
+    type Output = ValidOutput;
+
+    /// Clean loss and accuracy, and accuracy under the validation PGD attack at full eps.
+    fn step(&self, batch: Batch) -> ValidOutput {
+        match batch.inputs {
+            Inputs::Table(x) => self.validate_on(x, batch.labels, batch.iteration),
+            Inputs::Image(x) => self.validate_on(x, batch.labels, batch.iteration),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor};
 use harden_adversarial::eval::accuracy;
 use harden_data::source::DatasetSource;
-use harden_model::{ModelConfig, store};
+use harden_model::{ModelSpec, store};
 use harden_train::trainer::{RunOptions, train};
 use harden_train::{ObjectiveKind, Output, ScheduleKind, TrainConfig, TrainError, TrainReport};
 
@@ -21,7 +21,7 @@ fn options(out: &Path) -> RunOptions {
 
 fn small(objective: ObjectiveKind) -> TrainConfig {
     TrainConfig {
-        hidden: vec![64],
+        model: ModelSpec::Mlp { hidden: vec![64] },
         objective,
         eps: 0.2,
         epochs: 30,
@@ -32,7 +32,7 @@ fn small(objective: ObjectiveKind) -> TrainConfig {
 }
 
 fn run(config: &TrainConfig, out: &Path) -> TrainReport {
-    train(config, &options(out)).unwrap()
+    train(&config.clone().check().unwrap(), &options(out)).unwrap()
 }
 
 #[test]
@@ -82,7 +82,9 @@ fn adversarial_training_is_robust_and_the_run_directory_is_complete() {
     let batcher = harden_data::ArrayBatcher::<4>::for_dataset(&test).unwrap();
     let all: Vec<usize> = (0..test.len()).collect();
     let b = batcher.gather(&test, &all, &device);
-    let model_config = ModelConfig::for_data("mlp", test.sample_shape(), 10, &[64]).unwrap();
+    let model_config = ModelSpec::Mlp { hidden: vec![64] }
+        .config_for(test.sample_shape(), 10)
+        .unwrap();
     for file in ["best.bpk", "best.safetensors"] {
         let model = store::load(model_config.init(&device), &out.join(file)).unwrap();
         let acc = accuracy(
@@ -94,7 +96,7 @@ fn adversarial_training_is_robust_and_the_run_directory_is_complete() {
     }
 
     // A second run into the same folder is refused rather than mixed in.
-    let err = train(&small(ObjectiveKind::Pgd), &options(&out)).unwrap_err();
+    let err = train(&small(ObjectiveKind::Pgd).check().unwrap(), &options(&out)).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
 }
 
@@ -103,7 +105,7 @@ fn a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     // The rate jumps from 1e-3 to 1e27 after two epochs.
     let config = TrainConfig {
-        hidden: vec![32],
+        model: ModelSpec::Mlp { hidden: vec![32] },
         objective: ObjectiveKind::Clean,
         epochs: 4,
         schedule: ScheduleKind::Piecewise,
@@ -113,7 +115,7 @@ fn a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         ..Default::default()
     };
     let out = dir.path().join("run");
-    let err = train(&config, &options(&out)).unwrap_err();
+    let err = train(&config.check().unwrap(), &options(&out)).unwrap_err();
     let message = err.to_string();
     assert!(
         matches!(err, TrainError::Diverged { epoch: 3, .. }),
@@ -131,18 +133,14 @@ fn a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn bad_configurations_are_errors_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
+    // An unknown dataset cannot even be written into a configuration.
+    let err = "imagenet".parse::<DatasetSource>().unwrap_err();
+    assert!(err.to_string().contains("imagenet"), "{err}");
     let cases = [
         (
             TrainConfig {
-                dataset: "imagenet".into(),
-                ..Default::default()
-            },
-            "imagenet",
-        ),
-        (
-            TrainConfig {
-                dataset: "breast-cancer".into(),
-                model: "small-cnn".into(),
+                dataset: DatasetSource::BreastCancer,
+                model: ModelSpec::SmallCnn,
                 ..Default::default()
             },
             "small-cnn",
@@ -156,7 +154,11 @@ fn bad_configurations_are_errors_naming_the_setting() {
         ),
     ];
     for (i, (config, needle)) in cases.iter().enumerate() {
-        let err = train(config, &options(&dir.path().join(i.to_string()))).unwrap_err();
+        let err = config
+            .clone()
+            .check()
+            .and_then(|run| train(&run, &options(&dir.path().join(i.to_string()))))
+            .unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
 }
@@ -167,7 +169,7 @@ fn several_cpu_devices_are_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&dir.path().join("two"));
     opts.devices = vec![Device::flex(), Device::flex()];
-    let err = train(&small(ObjectiveKind::Pgd), &opts)
+    let err = train(&small(ObjectiveKind::Pgd).check().unwrap(), &opts)
         .unwrap_err()
         .to_string();
     assert!(

@@ -47,6 +47,7 @@ pub fn train(objective: &Objective, train: &ArrayDataset, epochs: usize, device:
                 &|x| attack_model.forward(x),
                 b.inputs,
                 b.labels,
+                None,
                 &mut rng,
             );
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);

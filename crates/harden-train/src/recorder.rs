@@ -1,5 +1,7 @@
-//! The end of each epoch: metrics to `metrics.jsonl`, the best epoch, and the
-//! catastrophic-overfitting guard, as a burn-train `EarlyStoppingStrategy`.
+//! What happens at the end of each epoch: [`EpochRecorder`] appends the epoch's line to
+//! `metrics.jsonl`, hands it to a callback, and adds it to the [`RunHistory`], which tracks
+//! the best epoch and decides whether the catastrophic-overfitting guard stops the run.
+//! burn-train's only per-epoch hook is its `EarlyStoppingStrategy`, so the recorder is one.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,9 +39,10 @@ pub struct EpochRecord {
     pub samples_per_second: f64,
 }
 
-/// What the monitor has seen so far; shared with the trainer.
+/// The epochs of a run so far, its best epoch and whether the guard stopped it; shared
+/// between the recorder and the trainer.
 #[derive(Debug, Clone, Default)]
-pub struct MonitorState {
+pub struct RunHistory {
     /// Every epoch's record, in order.
     pub epochs: Vec<EpochRecord>,
     /// The epoch with the highest validation robust accuracy (ties: the earliest).
@@ -51,8 +54,8 @@ pub struct MonitorState {
     pub by_clean: bool,
 }
 
-impl MonitorState {
-    /// A state ranking epochs by clean accuracy (`by_clean`) or robust accuracy.
+impl RunHistory {
+    /// A history ranking epochs by clean accuracy (`by_clean`) or robust accuracy.
     pub fn new(by_clean: bool) -> Self {
         Self {
             by_clean,
@@ -130,11 +133,12 @@ pub type EpochSchedule = Arc<dyn Fn(usize) -> (f64, f64) + Send + Sync>;
 /// Called with each epoch's record (for printing).
 pub type EpochCallback = Arc<dyn Fn(&EpochRecord) + Send + Sync>;
 
-/// The `EarlyStoppingStrategy` of a harden run; see the [module docs](self).
+/// Records each epoch (metrics line, callback, history) and stops the run when the history
+/// reports a collapse; burn-train's `EarlyStoppingStrategy` of a harden run.
 #[derive(Clone)]
-pub struct EpochMonitor {
+pub struct EpochRecorder {
     /// Shared with the trainer.
-    pub state: Arc<Mutex<MonitorState>>,
+    pub history: Arc<Mutex<RunHistory>>,
     metrics_file: PathBuf,
     collapse_drop: f64,
     collapse_patience: usize,
@@ -144,11 +148,11 @@ pub struct EpochMonitor {
     last: Arc<Mutex<Instant>>,
 }
 
-impl EpochMonitor {
-    /// A monitor appending to `metrics_file`, continuing from `state` (empty for a new run);
-    /// `collapse_drop` and `collapse_patience` set the guard (see [`MonitorState::push`]).
+impl EpochRecorder {
+    /// A recorder appending to `metrics_file`, continuing from `history` (empty for a new run);
+    /// `collapse_drop` and `collapse_patience` set the guard (see [`RunHistory::push`]).
     pub fn new(
-        state: MonitorState,
+        history: RunHistory,
         metrics_file: PathBuf,
         collapse_drop: f64,
         collapse_patience: usize,
@@ -157,7 +161,7 @@ impl EpochMonitor {
         on_epoch: EpochCallback,
     ) -> Self {
         Self {
-            state: Arc::new(Mutex::new(state)),
+            history: Arc::new(Mutex::new(history)),
             metrics_file,
             collapse_drop,
             collapse_patience,
@@ -201,7 +205,7 @@ impl EpochMonitor {
     }
 }
 
-impl EarlyStoppingStrategy for EpochMonitor {
+impl EarlyStoppingStrategy for EpochRecorder {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         let record = self.record(epoch, store);
         let line = serde_json::to_string(&record).expect("records serialise");
@@ -217,7 +221,7 @@ impl EarlyStoppingStrategy for EpochMonitor {
             );
         }
         (self.on_epoch)(&record);
-        let collapse = self.state.lock().expect("monitor lock").push(
+        let collapse = self.history.lock().expect("history lock").push(
             record,
             self.collapse_drop,
             self.collapse_patience,
@@ -247,7 +251,7 @@ mod tests {
 
     #[test]
     fn collapse_needs_a_robust_drop_with_clean_accuracy_holding() {
-        let mut s = MonitorState::default();
+        let mut s = RunHistory::default();
         assert!(s.push(record(1, 0.90, 0.40), 0.2, 1).is_none());
         assert!(s.push(record(2, 0.95, 0.60), 0.2, 1).is_none());
         // Robust falls 15 points: within the threshold.
@@ -263,7 +267,7 @@ mod tests {
         assert_eq!(s.best().unwrap().epoch, 2);
 
         // Clean training ranks by clean accuracy and has no collapse.
-        let mut c = MonitorState::new(true);
+        let mut c = RunHistory::new(true);
         assert!(c.push(record(1, 0.90, 0.40), 0.2, 1).is_none());
         assert!(c.push(record(2, 0.98, 0.01), 0.2, 1).is_none());
         assert_eq!(c.best_epoch, Some(2));
@@ -274,14 +278,14 @@ mod tests {
     #[test]
     fn patience_lets_a_transient_dip_pass_and_still_stops_a_lasting_collapse() {
         let dip = [(3, 0.946, 0.587), (4, 0.947, 0.448), (5, 0.962, 0.214)];
-        let mut s = MonitorState::default();
+        let mut s = RunHistory::default();
         for (epoch, clean, robust) in dip {
             assert!(s.push(record(epoch, clean, robust), 0.2, 2).is_none());
         }
         assert!(s.push(record(6, 0.967, 0.804), 0.2, 2).is_none());
         assert_eq!(s.best_epoch, Some(6));
         // The same dip with a patience of 1 stops at epoch 5.
-        let mut eager = MonitorState::default();
+        let mut eager = RunHistory::default();
         let stops: Vec<bool> = dip
             .iter()
             .map(|&(e, c, r)| eager.push(record(e, c, r), 0.2, 1).is_some())

@@ -1,0 +1,156 @@
+//! The end of a run: save the final weights, restore and save the best ones, evaluate them on
+//! the test split, and write `report.json`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+use burn::train::checkpoint::Checkpointer;
+use harden_adversarial::Suite;
+use harden_data::{ArrayDataset, Batches};
+use harden_model::Classifier;
+use harden_model::store::{self, WeightsFormat};
+
+use crate::learner::checkpointer;
+use crate::recorder::RunHistory;
+use crate::report::{BURN_VERSION, FinalEvaluation, TrainReport};
+use crate::run_dir::{RunDir, write_json};
+use crate::step::Trainee;
+use crate::trainer::{RunData, RunOptions};
+use crate::{Run, TrainError};
+
+/// Saves `model` as `<stem>.bpk` and `<stem>.safetensors` in `dir`.
+///
+/// # Errors
+///
+/// [`TrainError::Model`] when a file cannot be written.
+pub fn save_both<M: Classifier>(model: &M, dir: &Path, stem: &str) -> Result<(), TrainError> {
+    for format in [WeightsFormat::Burnpack, WeightsFormat::PytorchSafetensors] {
+        let path = dir.join(format!("{stem}.{}", format.extension()));
+        store::save(model, &path, format)?;
+    }
+    Ok(())
+}
+
+/// Finishes a run whose training ended with `trained` and `history`: writes `final.*` and
+/// `best.*` (the epoch with the best validation score, restored from its checkpoint when it
+/// is not the last), evaluates the best weights and writes `report.json`.
+///
+/// # Errors
+///
+/// [`TrainError::Checkpoint`] when the best epoch's checkpoint cannot be read,
+/// [`TrainError::Model`] or [`TrainError::Io`] when a file cannot be written.
+pub fn finish<M: Module + Classifier>(
+    run: &Run,
+    dir: &RunDir,
+    data: &RunData,
+    trained: Trainee<M>,
+    history: RunHistory,
+    options: &RunOptions,
+) -> Result<TrainReport, TrainError> {
+    let config = run.config();
+    let device = options.devices.first().ok_or(TrainError::NoDevice)?;
+    let last_epoch = history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch);
+    let final_model = trained.model.valid();
+    save_both(&final_model, dir.path(), "final")?;
+    let (weights, eval_model) = match history.best_epoch {
+        Some(best) if best != last_epoch => {
+            let record = checkpointer(dir, "model")?
+                .restore(best)
+                .map_err(|source| TrainError::Checkpoint {
+                    dir: dir.checkpoints(),
+                    epoch: best,
+                    source,
+                })?;
+            let trainee = trained.load_record(record);
+            (format!("best (epoch {best})"), trainee.model.valid())
+        }
+        Some(best) => (
+            format!("best (epoch {best}, the last)"),
+            final_model.clone(),
+        ),
+        None => (format!("final (epoch {last_epoch})"), final_model.clone()),
+    };
+    save_both(&eval_model, dir.path(), "best")?;
+
+    let evaluation = evaluate(run, &eval_model, &data.test, device, weights)?;
+    let report = TrainReport {
+        harden_version: env!("CARGO_PKG_VERSION").to_string(),
+        burn_version: BURN_VERSION.to_string(),
+        config: config.clone(),
+        devices: options
+            .devices
+            .iter()
+            .map(harden_model::device::describe)
+            .collect(),
+        threads: harden_model::device::cpu_threads(),
+        train_samples: data.train.len(),
+        valid_samples: data.valid.len(),
+        epochs_completed: last_epoch,
+        resumed_after: dir.resumed_after(),
+        stopped_early: history.collapse.clone(),
+        best_epoch: history.best_epoch,
+        train_seconds: history.epochs.iter().map(|r| r.seconds).sum(),
+        epochs: history.epochs,
+        evaluation,
+    };
+    write_json(&dir.path().join("report.json"), &report)?;
+    Ok(report)
+}
+
+/// Clean and PGD accuracy of `model` on the first `eval-samples` test samples.
+fn evaluate<M: Classifier>(
+    run: &Run,
+    model: &M,
+    test: &ArrayDataset,
+    device: &Device,
+    weights: String,
+) -> Result<FinalEvaluation, TrainError> {
+    let config = run.config();
+    let n = config.eval_samples.unwrap_or(test.len()).min(test.len());
+    let suite = Suite::Pgd {
+        steps: config.eval_steps,
+        restarts: config.eval_restarts,
+        step_size: None,
+    };
+    let started = Instant::now();
+    let details = match Batches::first(test, n, 500, device)? {
+        Batches::Table(b) => evaluate_rank(model, &b, suite, run, config.seed)?,
+        Batches::Image(b) => evaluate_rank(model, &b, suite, run, config.seed)?,
+    };
+    Ok(FinalEvaluation {
+        weights,
+        protocol: format!(
+            "PGD-{} with {} random restart(s), step 2.5 eps / steps, {} eps {}; a sample is robust only if it survives every restart (an upper bound: `harden eval --suite standard` is the reference protocol)",
+            config.eval_steps,
+            config.eval_restarts,
+            config.norm.name(),
+            config.eps
+        ),
+        samples: n,
+        clean_accuracy: details.clean_accuracy,
+        robust_accuracy: details.robust_accuracy,
+        details,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`harden_adversarial::suite::evaluate`] on batches of rank `D`.
+fn evaluate_rank<const D: usize, M: Classifier>(
+    model: &M,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+    suite: Suite,
+    run: &Run,
+    seed: u64,
+) -> Result<harden_adversarial::EvalReport, TrainError> {
+    let f = |x: Tensor<D>| model.logits(x);
+    Ok(harden_adversarial::suite::evaluate(
+        &f,
+        None,
+        batches,
+        suite,
+        run.threat(),
+        seed,
+    )?)
+}

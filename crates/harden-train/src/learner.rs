@@ -1,0 +1,207 @@
+//! The wiring of burn-train's `SupervisedTraining` for a harden run: loaders, checkpointers
+//! and their strategy, metrics, renderer, the epoch recorder, devices; then the launch.
+
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::DataLoader;
+use burn::module::Module;
+use burn::tensor::Device;
+use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{ExecutionStrategy, Learner, SupervisedTraining, TrainingStrategy};
+use harden_adversarial::ObjectiveKind;
+use harden_model::Classifier;
+
+use crate::checkpoint::{AtomicCheckpointer, complete_epochs};
+use crate::loader::{EpochLoader, mix};
+use crate::metric::RobustAccuracyMetric;
+use crate::progress::ProgressRenderer;
+use crate::recorder::{EpochRecorder, RunHistory};
+use crate::run_dir::RunDir;
+use crate::schedule::{LrSchedule, eps_at};
+use crate::step::{Plan, Trainee};
+use crate::trainer::{Output, RunData, RunOptions};
+use crate::{Run, TrainError, optimizer};
+
+/// burn-train's distributed data-parallel strategy over `devices`.
+///
+/// burn 0.22 implements the collective operations for GPU backends only and panics while
+/// setting up the strategy on CPU devices; that panic becomes [`TrainError::Distributed`].
+///
+/// # Errors
+///
+/// [`TrainError::Distributed`] with burn's reason.
+pub fn ddp(devices: &[Device]) -> Result<ExecutionStrategy, TrainError> {
+    let devices: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+    harden_model::device::catch_backend_panic(|| {
+        ExecutionStrategy::ddp(
+            devices.clone(),
+            DistributedConfig {
+                all_reduce_op: ReduceOperation::Mean,
+            },
+        )
+    })
+    .map_err(|reason| TrainError::Distributed { reason })
+}
+
+/// The checkpointer of the records called `name` in the run's `checkpoint/` folder.
+///
+/// # Errors
+///
+/// [`TrainError::Io`] when the folder cannot be created.
+pub fn checkpointer(dir: &RunDir, name: &str) -> Result<AtomicCheckpointer, TrainError> {
+    let folder = dir.checkpoints();
+    AtomicCheckpointer::new(&folder, name).map_err(|e| TrainError::io(&folder, e))
+}
+
+/// Trains `model` on `data` as `run` says, from where `dir` left off, continuing `history`
+/// (the epochs already done); returns the model after the last epoch (with its plan) and the
+/// history of every epoch.
+///
+/// `strategy` is the distributed strategy for several devices, `None` for one.
+///
+/// # Errors
+///
+/// [`TrainError::Diverged`] when the loss stopped being finite, [`TrainError::Training`]
+/// when burn-train failed, [`TrainError::Io`] for the checkpoint folder, [`TrainError::Data`]
+/// for data that cannot be batched.
+pub fn launch<M: Module + Classifier + 'static>(
+    run: &Run,
+    dir: &RunDir,
+    data: &RunData,
+    model: M,
+    history: RunHistory,
+    strategy: Option<ExecutionStrategy>,
+    options: &RunOptions,
+) -> Result<(Trainee<M>, RunHistory), TrainError> {
+    let config = run.config();
+    let device = options.devices.first().ok_or(TrainError::NoDevice)?;
+    let done = dir.done_epochs();
+    let train_loader = EpochLoader::new(
+        data.train.clone(),
+        config.batch_size,
+        config.seed,
+        true,
+        done + 1,
+        device.clone(),
+    )?;
+    let iters_per_epoch = train_loader.batches_per_epoch();
+    let valid_loader = EpochLoader::new(
+        data.valid.clone(),
+        config.batch_size.max(250),
+        config.seed,
+        false,
+        done + 1,
+        device.clone(),
+    )?;
+    let train_loader: Arc<dyn DataLoader<_>> = Arc::new(train_loader);
+    let valid_loader: Arc<dyn DataLoader<_>> = Arc::new(valid_loader);
+
+    // The epoch recorder: metrics.jsonl, best epoch, collapse guard.
+    let schedule = LrSchedule::new(config, iters_per_epoch, done);
+    let (eps, warmup) = (config.eps, config.eps_warmup_epochs);
+    let at_epoch_end = {
+        let schedule = schedule.clone();
+        Arc::new(move |epoch: usize| {
+            let it = epoch * iters_per_epoch;
+            (schedule.lr_at(it), eps_at(eps, warmup, it, iters_per_epoch))
+        })
+    };
+    let recorder = EpochRecorder::new(
+        history,
+        dir.metrics_file(),
+        config.collapse_drop,
+        config.collapse_patience,
+        data.train.len(),
+        at_epoch_end,
+        options.on_epoch.clone().unwrap_or_else(|| Arc::new(|_| {})),
+    );
+
+    let by_clean = config.objective == ObjectiveKind::Clean;
+    let best_by = if by_clean {
+        MetricCheckpointingStrategy::new(
+            &AccuracyMetric::new(),
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        )
+    } else {
+        MetricCheckpointingStrategy::new(
+            &RobustAccuracyMetric::new(),
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        )
+    };
+    let mut training = SupervisedTraining::new(dir.path(), train_loader, valid_loader)
+        .with_application_logger(None)
+        .with_custom_checkpointers(
+            checkpointer(dir, "model")?,
+            checkpointer(dir, "optim")?,
+            checkpointer(dir, "scheduler")?,
+        )
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(2))
+                .add(best_by)
+                .build(),
+        )
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(RobustAccuracyMetric::new())
+        .renderer(Box::new(ProgressRenderer::new(
+            options.output == Output::Progress,
+        )))
+        .early_stopping(recorder.clone())
+        .num_epochs(config.epochs);
+    if let Some(epoch) = dir.resumed_after() {
+        training = training.checkpoint(epoch);
+    }
+    if let Some(strategy) = strategy {
+        training = training.with_training_strategy(TrainingStrategy::Default(strategy));
+    }
+    let divergence = Arc::new(Mutex::new(None));
+    let trainee = Trainee {
+        model,
+        plan: Plan {
+            objective: run.objective().clone(),
+            eps: config.eps,
+            eps_warmup_epochs: config.eps_warmup_epochs,
+            iters_per_epoch,
+            valid_attack: run.valid_attack().clone(),
+            valid_seed: mix(config.seed, 2),
+            interrupter: training.interrupter(),
+            divergence: divergence.clone(),
+        },
+    };
+    recorder.start_clock();
+    let result = training.launch(Learner::new(trainee, optimizer::build(config), schedule));
+
+    if let Some(d) = divergence.lock().expect("divergence lock").clone() {
+        let checkpoints = dir.checkpoints();
+        let kept = match complete_epochs(&checkpoints).last() {
+            Some(e) => format!(
+                "the last good checkpoint is epoch {e} in {}",
+                checkpoints.display()
+            ),
+            None => "no epoch had completed, so no checkpoint was written".to_string(),
+        };
+        return Err(TrainError::Diverged {
+            value: d.value.to_string(),
+            epoch: d.epoch,
+            iteration: d.iteration,
+            kept,
+        });
+    }
+    if let Some(err) = result.error {
+        return Err(TrainError::Training(err));
+    }
+    let history = recorder.history.lock().expect("history lock").clone();
+    Ok((result.model, history))
+}
