@@ -12,8 +12,8 @@ use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{
-    Attack, AttackOutput, GradientCheck, check_gradient, loss_and_gradient, per_sample_shape,
-    zero_non_finite,
+    AttackOutput, GradientCheck, builtin_attack, check_gradient, loss_and_gradient,
+    per_sample_shape, zero_non_finite,
 };
 use crate::best::{Best, select};
 use crate::error::{ParamError, check_at_least_one};
@@ -102,51 +102,25 @@ pub struct ApgdTargeted {
     pub targets: usize,
 }
 
-impl<const D: usize> Attack<D> for Apgd {
-    /// `apgd-ce` or `apgd-dlr`.
-    fn name(&self) -> String {
-        match self.config.loss {
-            ApgdLoss::CrossEntropy => "apgd-ce".to_string(),
-            ApgdLoss::Dlr => "apgd-dlr".to_string(),
-        }
-    }
+builtin_attack!(
+    Apgd,
+    name(apgd) = match apgd.config.loss {
+        ApgdLoss::CrossEntropy => "apgd-ce".to_string(),
+        ApgdLoss::Dlr => "apgd-dlr".to_string(),
+    },
+    black_box = false,
+    perturb(apgd, model, input, labels, rng) = apgd.run(model, input, labels, None, rng),
+);
 
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialisable")
-    }
-
-    /// The returned `loss` is the maximised APGD loss at the returned point.
-    fn perturb(
-        &self,
-        model: &dyn Differentiable<D>,
-        input: Tensor<D>,
-        labels: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        self.run(model, input, labels, None, rng)
-    }
-}
-
-impl<const D: usize> Attack<D> for ApgdTargeted {
-    fn name(&self) -> String {
-        "apgd-t".to_string()
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialisable")
-    }
-
-    fn perturb(
-        &self,
-        model: &dyn Differentiable<D>,
-        input: Tensor<D>,
-        labels: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        self.attack
-            .perturb_top_targets(model, input, labels, self.targets, rng)
-    }
-}
+builtin_attack!(
+    ApgdTargeted,
+    name(_apgd_t) = "apgd-t".to_string(),
+    black_box = false,
+    perturb(apgd_t, model, input, labels, rng) =
+        apgd_t
+            .attack
+            .perturb_top_targets(model, input, labels, apgd_t.targets, rng),
+);
 
 /// Momentum of the APGD update.
 const MOMENTUM: f64 = 0.75;

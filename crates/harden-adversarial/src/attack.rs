@@ -206,3 +206,52 @@ pub(crate) fn per_sample<const D: usize, K: burn::tensor::kind::Basic>(
     let n = values.dims()[0];
     values.reshape(per_sample_shape::<D>(n))
 }
+
+/// Implements [`Attack`] for a built-in attack type: `describe` is its serde form (its checked
+/// configuration), and `name`, `is_black_box` and the body of `perturb` are given, each with
+/// the name `self` is bound to:
+///
+/// ```ignore
+/// builtin_attack!(
+///     Pgd,
+///     name(pgd) = format!("pgd-{}x{}", pgd.config.steps, pgd.config.restarts),
+///     black_box = false,
+///     perturb(pgd, model, input, labels, rng) = pgd.run(model, input, labels, rng),
+/// );
+/// ```
+macro_rules! builtin_attack {
+    (
+        $ty:ty,
+        name($named:ident) = $name:expr,
+        black_box = $black_box:expr,
+        perturb($this:ident, $model:ident, $input:ident, $labels:ident, $rng:ident) = $body:expr $(,)?
+    ) => {
+        impl<const D: usize> $crate::Attack<D> for $ty {
+            fn name(&self) -> String {
+                let $named = self;
+                $name
+            }
+
+            fn describe(&self) -> serde_json::Value {
+                serde_json::to_value(self).expect("attacks serialise")
+            }
+
+            fn is_black_box(&self) -> bool {
+                $black_box
+            }
+
+            fn perturb(
+                &self,
+                $model: &dyn $crate::Differentiable<D>,
+                $input: burn::tensor::Tensor<D>,
+                $labels: burn::tensor::Tensor<1, burn::tensor::Int>,
+                $rng: &mut $crate::AttackRng,
+            ) -> $crate::AttackOutput<D> {
+                let $this = self;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use builtin_attack;

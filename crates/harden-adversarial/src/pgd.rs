@@ -12,7 +12,7 @@ use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{
-    Attack, AttackOutput, GradientCheck, check_gradient, loss_and_gradient, zero_non_finite,
+    AttackOutput, GradientCheck, builtin_attack, check_gradient, loss_and_gradient, zero_non_finite,
 };
 use crate::best::Best;
 use crate::error::{
@@ -400,24 +400,9 @@ impl Pgd {
     }
 }
 
-impl<const D: usize> Attack<D> for Pgd {
-    /// `pgd-{steps}x{restarts}` (FGSM is `pgd-1x1`).
-    fn name(&self) -> String {
-        format!("pgd-{}x{}", self.config.steps, self.config.restarts)
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialisable")
-    }
-
-    /// Pushes each sample away from its label.
-    fn perturb(
-        &self,
-        model: &dyn Differentiable<D>,
-        input: Tensor<D>,
-        labels: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        self.run(model, input, labels, false, None, rng)
-    }
-}
+builtin_attack!(
+    Pgd,
+    name(pgd) = format!("pgd-{}x{}", pgd.config.steps, pgd.config.restarts),
+    black_box = false,
+    perturb(pgd, model, input, labels, rng) = pgd.run(model, input, labels, false, None, rng),
+);

@@ -16,7 +16,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::attack::{Attack, AttackOutput, GradientCheck};
+use crate::attack::{AttackOutput, GradientCheck, builtin_attack};
 use crate::best::select;
 use crate::error::{ParamError, check_at_least_one};
 use crate::loss::{margin, predictions};
@@ -73,29 +73,29 @@ pub struct Square {
 
 crate::error::checked_serde!(Square, SquareConfig);
 
-impl<const D: usize> Attack<D> for Square {
-    fn name(&self) -> String {
-        "square".to_string()
+builtin_attack!(
+    Square,
+    name(_square) = "square".to_string(),
+    black_box = true,
+    perturb(square, model, input, labels, rng) = square.search(model, input, labels, rng),
+);
+
+impl Square {
+    /// The hyperparameters.
+    pub fn config(&self) -> &SquareConfig {
+        &self.config
     }
 
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("serialisable")
-    }
-
-    fn is_black_box(&self) -> bool {
-        true
-    }
-
-    /// Untargeted attack. Inputs are viewed as `[N, C, H, W]` images (`[N, F]` rows as
-    /// `[N, 1, 1, F]`, where a "square" is a run of features). Samples are no longer queried
-    /// once misclassified.
+    /// The attack ([`Attack::perturb`](crate::Attack::perturb)), untargeted. Inputs are viewed
+    /// as `[N, C, H, W]` images (`[N, F]` rows as `[N, 1, 1, F]`, where a "square" is a run of
+    /// features). Samples are no longer queried once misclassified.
     ///
     /// # Shapes
     ///
     /// - `input`: `[N, ...]` clean inputs in the box; `labels`: `[N]`.
     ///
     /// The returned `loss` is the margin at the returned point (negative when broken).
-    fn perturb(
+    fn search<const D: usize>(
         &self,
         model: &dyn Differentiable<D>,
         input: Tensor<D>,
@@ -194,13 +194,6 @@ pub fn window_share(p_init: f64, i: usize, budget: usize) -> f64 {
         .filter(|&&t| at > t)
         .count();
     p_init / f64::from(1u32 << halvings)
-}
-
-impl Square {
-    /// The hyperparameters.
-    pub fn config(&self) -> &SquareConfig {
-        &self.config
-    }
 }
 
 /// Window height and width for a share `p` of an `h x w` input: a square of side

@@ -11,6 +11,7 @@
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::attack::builtin_attack;
 use crate::error::ParamError;
 use crate::eval::{AttackResult, run_ensemble, share};
 use crate::loss::correct;
@@ -97,9 +98,11 @@ impl SuiteAttack {
 
 /// A transfer attack: `attack` crafted on a surrogate model, evaluated on the attacked model.
 /// Success means the attacked model misclassifies the crafted inputs; the gradient
-/// diagnostics are the surrogate's.
+/// diagnostics are the surrogate's. Reports describe it by its crafting attack.
+#[derive(Serialize)]
 pub struct Transfer<'a, const D: usize> {
     attack: Apgd,
+    #[serde(skip)]
     surrogate: &'a dyn Differentiable<D>,
 }
 
@@ -108,23 +111,8 @@ impl<'a, const D: usize> Transfer<'a, D> {
     pub fn new(attack: Apgd, surrogate: &'a dyn Differentiable<D>) -> Self {
         Self { attack, surrogate }
     }
-}
 
-impl<const D: usize> Attack<D> for Transfer<'_, D> {
-    /// `transfer-` and the crafting attack's name.
-    fn name(&self) -> String {
-        format!("transfer-{}", Attack::<D>::name(&self.attack))
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.attack).expect("serialisable")
-    }
-
-    fn is_black_box(&self) -> bool {
-        true
-    }
-
-    fn perturb(
+    fn run(
         &self,
         model: &dyn Differentiable<D>,
         input: Tensor<D>,
@@ -143,6 +131,13 @@ impl<const D: usize> Attack<D> for Transfer<'_, D> {
         }
     }
 }
+
+builtin_attack!(
+    Transfer<'_, D>,
+    name(transfer) = format!("transfer-{}", Attack::<D>::name(&transfer.attack)),
+    black_box = true,
+    perturb(transfer, model, input, labels, rng) = transfer.run(model, input, labels, rng),
+);
 
 impl Suite {
     /// The suite's name for reports.

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_user_error, harden};
+use common::{assert_user_error, attack, harden, train_quietly};
 use harden_data::idx;
 use predicates::str::contains;
 
@@ -16,39 +16,23 @@ fn json(path: &Path) -> serde_json::Value {
 fn attack_writes_csv_a_grid_and_a_summary_for_a_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    harden()
-        .args([
-            "train",
+    train_quietly(
+        &run,
+        &[
             "--objective",
             "clean",
             "--hidden",
             "64",
             "--epochs",
             "15",
-        ])
-        .args(["--lr", "5e-3", "--device", "flex", "--quiet", "--out"])
-        .arg(&run)
-        .assert()
-        .success();
+            "--lr",
+            "5e-3",
+        ],
+    );
     let out = dir.path().join("adv");
-    harden()
-        .arg("attack")
-        .arg(&run)
-        .args([
-            "--eps",
-            "0.2",
-            "--samples",
-            "60",
-            "--device",
-            "flex",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success()
-        .stdout(contains(
-            "PGD-20x1 step 0.025 linf eps 0.2 on 60 test samples of digits",
-        ));
+    attack(&run, &out, "0.2", "60").stdout(contains(
+        "PGD-20x1 step 0.025 linf eps 0.2 on 60 test samples of digits",
+    ));
     let summary = json(&out.join("summary.json"));
     let clean = summary["clean_accuracy"].as_f64().unwrap();
     let adversarial = summary["adversarial_accuracy"].as_f64().unwrap();
@@ -107,10 +91,14 @@ fn attack_writes_idx_inside_the_ball_for_mnist() {
     };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    harden()
-        .args(["train", "--dataset", "mnist", "--data-dir"])
-        .arg(&data)
-        .args([
+    let data_dir = data.display().to_string();
+    train_quietly(
+        &run,
+        &[
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            &data_dir,
             "--objective",
             "clean",
             "--hidden",
@@ -119,35 +107,16 @@ fn attack_writes_idx_inside_the_ball_for_mnist() {
             "1",
             "--batch-size",
             "128",
-        ])
-        .args([
             "--valid-samples",
             "200",
             "--eval-samples",
             "200",
             "--eval-steps",
             "2",
-        ])
-        .args(["--device", "flex", "--quiet", "--out"])
-        .arg(&run)
-        .assert()
-        .success();
+        ],
+    );
     let out = dir.path().join("adv");
-    harden()
-        .arg("attack")
-        .arg(&run)
-        .args([
-            "--eps",
-            "0.1",
-            "--samples",
-            "40",
-            "--device",
-            "flex",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    attack(&run, &out, "0.1", "40");
     let adv = idx::read_dataset(
         &out.join("adversarial-images-idx3-ubyte"),
         &out.join("adversarial-labels-idx1-ubyte"),

@@ -3,7 +3,7 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{assert_user_error, harden};
+use common::{MLP_16, assert_user_error, harden, stdout_json};
 use harden_model::store::{self, WeightsFormat};
 use harden_model::{MlpConfig, ModelConfig};
 use predicates::str::contains;
@@ -30,17 +30,9 @@ fn eval_writes_a_json_report_and_a_plot() {
     let report = dir.path().join("report.json");
     let plot = dir.path().join("curve.svg");
     harden()
-        .args([
-            "eval",
-            "--model",
-            "mlp",
-            "--hidden",
-            "16",
-            "--dataset",
-            "digits",
-            "--device",
-            "flex",
-        ])
+        .arg("eval")
+        .args(MLP_16)
+        .args(["--dataset", "digits", "--device", "flex"])
         .args([
             "--attack",
             "pgd",
@@ -92,27 +84,13 @@ fn eval_writes_a_json_report_and_a_plot() {
 #[test]
 fn eval_prints_json_to_stdout_with_the_standard_suite() {
     let dir = weights();
-    let out = harden()
-        .args([
-            "eval",
-            "--model",
-            "mlp",
-            "--hidden",
-            "16",
-            "--device",
-            "flex",
-            "--eps",
-            "0.1",
-            "--samples",
-            "20",
-        ])
-        .arg(dir.path().join("m.bpk"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = stdout_json(
+        harden()
+            .arg("eval")
+            .args(MLP_16)
+            .args(["--device", "flex", "--eps", "0.1", "--samples", "20"])
+            .arg(dir.path().join("m.bpk")),
+    );
     let names: Vec<&str> = v["evaluation"]["attacks"]
         .as_array()
         .unwrap()
@@ -176,33 +154,21 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
     let bpk = dir.path().join("m.bpk");
     let out = dir.path().join("converted.safetensors");
     harden()
-        .args([
-            "export",
-            "--model",
-            "mlp",
-            "--hidden",
-            "16",
-            "--format",
-            "safetensors",
-            "--out",
-        ])
+        .arg("export")
+        .args(MLP_16)
+        .args(["--format", "safetensors", "--out"])
         .arg(&out)
         .arg(&bpk)
         .assert()
         .success();
     let eval = |file: &std::path::Path| {
-        let stdout = harden()
-            .args([
-                "eval", "--model", "mlp", "--hidden", "16", "--device", "flex", "--attack", "fgsm",
-                "--eps", "0.1",
-            ])
-            .arg(file)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        let v = stdout_json(
+            harden()
+                .arg("eval")
+                .args(MLP_16)
+                .args(["--device", "flex", "--attack", "fgsm", "--eps", "0.1"])
+                .arg(file),
+        );
         (
             v["evaluation"]["clean_accuracy"].clone(),
             v["evaluation"]["robust_accuracy"].clone(),
@@ -211,17 +177,17 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
     assert_eq!(eval(&bpk), eval(&out));
     assert_user_error(
         harden()
-            .args([
-                "export", "--model", "mlp", "--hidden", "16", "--format", "onnx",
-            ])
+            .arg("export")
+            .args(MLP_16)
+            .args(["--format", "onnx"])
             .arg(&bpk),
         "expected safetensors or bpk",
     );
     assert_user_error(
         harden()
-            .args([
-                "export", "--model", "mlp", "--hidden", "16", "--format", "bpk",
-            ])
+            .arg("export")
+            .args(MLP_16)
+            .args(["--format", "bpk"])
             .arg(&bpk),
         "would overwrite",
     );

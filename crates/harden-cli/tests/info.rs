@@ -2,21 +2,17 @@
 
 mod common;
 
-use common::{assert_user_error, harden};
+use common::{assert_user_error, harden, stdout_json};
 use predicates::str::contains;
 
 #[test]
 fn info_lists_backends_datasets_and_models_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let out = harden()
-        .args(["info", "--json", "--data-dir"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = stdout_json(
+        harden()
+            .args(["info", "--json", "--data-dir"])
+            .arg(dir.path()),
+    );
     let backends: Vec<&str> = v["backends"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use common::{assert_user_error, harden};
+use common::{assert_user_error, harden, stdout_json, train_quietly};
 use predicates::str::contains;
 
 /// Flags of a small, quick run on the embedded digits.
@@ -282,39 +282,24 @@ fn a_killed_run_resumes_to_the_same_result() {
 fn train_and_eval_read_norm_names_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    harden()
-        .args([
-            "train",
+    train_quietly(
+        &out,
+        &[
             "--hidden",
             "16",
             "--epochs",
             "2",
             "--eval-steps",
             "2",
-            "--device",
-            "flex",
-            "--quiet",
             "--norm",
             "inf",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+        ],
+    );
     assert_eq!(report(&out)["config"]["norm"], "linf");
     let eval = |norm: &str| -> serde_json::Value {
-        let stdout = harden()
-            .arg("eval")
-            .arg(&out)
-            .args([
-                "--attack", "fgsm", "--eps", "0.1", "--device", "flex", "--norm", norm,
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&stdout).unwrap()
+        stdout_json(harden().arg("eval").arg(&out).args([
+            "--attack", "fgsm", "--eps", "0.1", "--device", "flex", "--norm", norm,
+        ]))
     };
     let (a, b) = (eval("inf"), eval("linf"));
     for key in ["threat", "clean_accuracy", "robust_accuracy"] {

@@ -147,6 +147,21 @@ impl<const D: usize> Batcher<ArrayItem, ArrayBatch<D>> for ArrayBatcher<D> {
     }
 }
 
+/// Checks that batches of `batch_size` samples can be made.
+///
+/// # Errors
+///
+/// [`DataError::InvalidArgument`] when `batch_size` is 0.
+pub fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
+    if batch_size == 0 {
+        return Err(DataError::InvalidArgument {
+            what: "batch size",
+            message: "expected at least 1, got 0".to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// The one layout rule of harden: how a dataset's samples become batch tensors.
 ///
 /// Tables (samples of shape `[F]`) are batched as `[N, F]`, images (samples `[C, H, W]`) as
@@ -296,12 +311,7 @@ impl Batches {
         batch_size: usize,
         device: &Device,
     ) -> Result<Self, DataError> {
-        if batch_size == 0 {
-            return Err(DataError::InvalidArgument {
-                what: "batch size",
-                message: "expected at least 1, got 0".to_string(),
-            });
-        }
+        check_batch_size(batch_size)?;
         let layout = Layout::of(data.sample_shape())?;
         let chunks = indices.chunks(batch_size);
         Ok(match layout {

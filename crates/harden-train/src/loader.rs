@@ -68,12 +68,7 @@ impl EpochLoader {
         first_epoch: usize,
         device: Device,
     ) -> Result<Self, DataError> {
-        if batch_size == 0 {
-            return Err(DataError::InvalidArgument {
-                what: "batch size",
-                message: "expected at least 1, got 0".to_string(),
-            });
-        }
+        harden_data::batch::check_batch_size(batch_size)?;
         let layout = Layout::of(data.sample_shape())?;
         let n = data.len();
         Ok(Self {

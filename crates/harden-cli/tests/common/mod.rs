@@ -3,7 +3,10 @@
 // Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+use std::path::Path;
+
 use assert_cmd::Command;
+use assert_cmd::assert::Assert;
 
 /// The `harden` binary of this build.
 pub fn harden() -> Command {
@@ -27,4 +30,56 @@ pub fn assert_user_error(cmd: &mut Command, needle: &str) {
     assert_eq!(errors.len(), 1, "{cmd:?}: {stderr}");
     assert!(errors[0].contains(needle), "{cmd:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{cmd:?}: {stderr}");
+}
+
+/// The architecture flags of the 16-wide digits MLP the tests save.
+pub const MLP_16: [&str; 4] = ["--model", "mlp", "--hidden", "16"];
+
+/// Runs `cmd`, asserts that it succeeds, and parses its standard output as one JSON value.
+///
+/// # Panics
+///
+/// When the command fails or its output is not JSON.
+pub fn stdout_json(cmd: &mut Command) -> serde_json::Value {
+    let stdout = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&stdout).unwrap()
+}
+
+/// Runs `harden train ARGS --device flex --quiet --out OUT` and asserts that it succeeds.
+///
+/// # Panics
+///
+/// When the run fails.
+pub fn train_quietly(out: &Path, args: &[&str]) {
+    harden()
+        .arg("train")
+        .args(args)
+        .args(["--device", "flex", "--quiet", "--out"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
+/// Runs `harden attack RUN --eps EPS --samples N --device flex --out OUT` and asserts that it
+/// succeeds.
+///
+/// # Panics
+///
+/// When the command fails.
+pub fn attack(run: &Path, out: &Path, eps: &str, samples: &str) -> Assert {
+    harden()
+        .arg("attack")
+        .arg(run)
+        .args([
+            "--eps",
+            eps,
+            "--samples",
+            samples,
+            "--device",
+            "flex",
+            "--out",
+        ])
+        .arg(out)
+        .assert()
+        .success()
 }
