@@ -225,7 +225,7 @@ impl Pgd {
     /// `mask` (1 perturbable, 0 fixed; broadcastable against `input`, e.g. `[N, T, 1]` for
     /// token embeddings with padding) keeps masked values at their clean value.
     ///
-    /// [`perturb`]: Pgd::perturb
+    /// [`perturb`]: crate::Attack::perturb
     ///
     /// # Shapes
     ///
