@@ -33,7 +33,9 @@ impl AttackFlags {
     ///
     /// A radius the threat model rejects (negative, not finite).
     pub fn threat(&self, eps: f64, flag: &str) -> Result<ThreatModel> {
-        ThreatModel::new(self.norm, eps).with_context(|| flag.to_string())
+        let threat = ThreatModel::new(self.norm, eps).with_context(|| flag.to_string())?;
+        warn_if_unbounded(&threat, flag);
+        Ok(threat)
     }
 
     /// `--step-size` after checking it against `attack`, the `--attack` value if any: `None`
@@ -53,5 +55,16 @@ impl AttackFlags {
             bail!("invalid --step-size {step}: expected a finite number above 0");
         }
         Ok(Some(step))
+    }
+}
+
+/// Warns when an L-inf radius covers the whole `[0, 1]` input box: legal, but then every input
+/// can be replaced by any other, and robust accuracy says nothing about robustness.
+pub fn warn_if_unbounded(threat: &ThreatModel, flag: &str) {
+    if threat.norm() == Norm::Linf && threat.eps() >= 1.0 {
+        eprintln!(
+            "warning: {flag} {} with linf covers the whole [0, 1] input range: an attack may replace every input by any other",
+            threat.eps()
+        );
     }
 }

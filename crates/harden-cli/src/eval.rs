@@ -141,11 +141,27 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for &e in &args.eps_list {
         args.flags.threat(e, "--eps-list")?;
     }
+    // Destinations are checked first, so a typo does not throw away the evaluation.
+    if let Some(path) = &args.report {
+        crate::output::check_destination("--report", path)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::output::check_destination("--plot", path)?;
+    }
     let weights = args.weights.resolve(&args.model_file)?;
     let test = weights.splits()?.test;
     let n = args.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
+    }
+    if args.samples.is_some_and(|s| s > test.len()) {
+        eprintln!(
+            "warning: --samples {} is more than the {} test samples of {}; evaluating all {}",
+            args.samples.unwrap_or_default(),
+            test.len(),
+            weights.dataset,
+            test.len()
+        );
     }
     let device = parse_device(&args.device).context("--device")?;
     let (config, model) = weights.load(&test, &device)?;
@@ -199,16 +215,28 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         } else {
             report.curve.clone()
         };
-        harden_model::atomic::write_with::<anyhow::Error>(path, |tmp| {
+        let written = harden_model::atomic::write_with::<anyhow::Error>(path, |tmp| {
             crate::plot::robustness_svg(tmp, &points, &report.evaluation.suite)
         })
-        .with_context(|| format!("--plot {}", path.display()))?;
+        .with_context(|| format!("--plot {}", path.display()));
+        if let Err(err) = written {
+            // The evaluation is not lost: its report goes to standard output.
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Err(err);
+        }
     }
     let json = serde_json::to_string_pretty(&report)?;
     match &args.report {
         Some(path) => {
-            harden_model::atomic::write_bytes(path, json.as_bytes())
-                .with_context(|| format!("--report {}", path.display()))?;
+            if let Err(err) = harden_model::atomic::write_bytes(path, json.as_bytes()) {
+                println!("{json}");
+                return Err(err).with_context(|| {
+                    format!(
+                        "--report {} (the report was printed to standard output instead)",
+                        path.display()
+                    )
+                });
+            }
             let e = &report.evaluation;
             println!(
                 "{}: clean {:.4}, robust {:.4} ({} suite, {} eps {}, {} samples)",

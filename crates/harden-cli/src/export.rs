@@ -35,6 +35,16 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| weights.file.with_extension(format.extension()));
+    if let Some(ext) = out.extension().and_then(|e| e.to_str())
+        && ext != format.extension()
+    {
+        bail!(
+            "--out {}: the file name ends in .{ext} but --format {} writes .{} files",
+            out.display(),
+            args.format,
+            format.extension()
+        );
+    }
     if out == weights.file {
         bail!("--out {} would overwrite the input file", out.display());
     }

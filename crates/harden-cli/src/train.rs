@@ -9,7 +9,7 @@ use harden_model::{ModelKind, ModelSpec, parse_device, parse_devices};
 use harden_train::recorder::EpochRecord;
 use harden_train::{
     Norm, ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport,
-    default_run_dir, resume_config, train,
+    default_run_dir, run_config, train,
 };
 
 use crate::kinds::Kind;
@@ -250,7 +250,8 @@ fn describe(model: &ModelSpec) -> String {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let (config, out, resume) = match &args.resume {
         Some(dir) => {
-            let saved = resume_config(dir)?;
+            let saved =
+                run_config(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
             let mut config = saved.clone();
             args.apply(&mut config)?;
             if config != saved {
@@ -273,6 +274,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let run = config.check()?;
     let config = run.config();
+    crate::attack_flags::warn_if_unbounded(run.threat(), "--eps");
     let devices = match &args.devices {
         Some(list) => parse_devices(list).context("--devices")?,
         None => vec![parse_device(&args.device).context("--device")?],

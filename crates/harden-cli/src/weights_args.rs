@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::{ArrayDataset, Splits};
 use harden_model::{Model, ModelConfig, ModelKind, ModelSpec, store};
-use harden_train::resume_config;
+use harden_train::run_config;
 
 use crate::kinds::Kind;
 
@@ -67,9 +67,7 @@ impl WeightsArgs {
     /// (its `best.bpk`, with architecture and dataset from its `config.json` unless given).
     pub fn resolve(&self, path: &Path) -> Result<Resolved> {
         if path.is_dir() {
-            let config = resume_config(path).with_context(|| {
-                format!("{} is a folder but not a run directory", path.display())
-            })?;
+            let config = run_config(path)?;
             return Ok(Resolved {
                 file: path.join("best.bpk"),
                 spec: model_spec(&config.model, self.model, self.hidden.clone())?,

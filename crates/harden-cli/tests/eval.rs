@@ -136,6 +136,12 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             with(&["--suite", "quick", "--step-size", "0.01"]),
             "--step-size applies only to --attack pgd",
         ),
+        // Destinations are checked before the evaluation runs.
+        (
+            with(&["--report", "/nonexistent/report.json"]),
+            "--report /nonexistent/report.json: the folder /nonexistent does not exist",
+        ),
+        (with(&["--plot", "/tmp"]), "--plot /tmp: is a folder"),
     ];
     for (args, message) in cases {
         assert_user_error(harden().arg("eval").arg(&bpk).args(&args), message);

@@ -135,7 +135,22 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
     let existing = dir.path().join("existing");
     std::fs::create_dir_all(&existing).unwrap();
     std::fs::write(existing.join("notes.txt"), "mine").unwrap();
+    let one_class = dir.path().join("one-class.csv");
+    let rows: String = (0..20).map(|i| format!("{i},{},yes\n", 2 * i)).collect();
+    std::fs::write(&one_class, format!("a,b,label\n{rows}")).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--hidden".into(), "4294967296".into()],
+            "at most 1073741824 (2^30) parameters",
+        ),
+        (
+            vec!["--hidden".into(), "65536,65536".into()],
+            "at most 1073741824 (2^30) parameters",
+        ),
+        (
+            vec!["--dataset".into(), format!("csv:{}", one_class.display())],
+            "one class only",
+        ),
         (
             vec!["--eps".into(), "-0.1".into()],
             "eps: expected a finite number >= 0",

@@ -14,6 +14,33 @@ fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Whether `name` is a temporary file of [`write_with`] (`.<name>.tmp-<pid>`), left behind
+/// only when the writing process was killed.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files a killed writer left in `dir` (see [`is_temporary`]); returns
+/// how many were removed.
+///
+/// # Errors
+///
+/// The I/O error of listing the folder or removing a file.
+pub fn remove_temporaries(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if is_temporary(&entry.file_name().to_string_lossy()) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Runs `write` on a temporary sibling of `path`, flushes that file to disk and renames it over
 /// `path`. On any failure the temporary file is removed and `path` is left as it was.
 ///

@@ -30,5 +30,5 @@ pub use classifier::{Classifier, Model, ModelConfig, ModelKind, ModelSpec, defau
 pub use cnn::{MadryCnn, MadryCnnConfig, SmallCnn, SmallCnnConfig};
 pub use device::{DeviceError, parse_device, parse_devices};
 pub use error::ModelError;
-pub use mlp::{Mlp, MlpConfig};
+pub use mlp::{MAX_PARAMS, Mlp, MlpConfig};
 pub use store::WeightsFormat;

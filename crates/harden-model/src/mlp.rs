@@ -7,6 +7,10 @@ use burn::tensor::{Device, Tensor, activation::relu};
 
 use crate::{Classifier, ModelError};
 
+/// The most parameters a built-in model may have: 2^30, 4 GiB of `f32` weights (training
+/// needs about four times that with gradients and Adam's state).
+pub const MAX_PARAMS: usize = 1 << 30;
+
 /// Configuration of an [`Mlp`]: `input_size -> hidden[0] -> ... -> num_outputs`, ReLU between
 /// layers, no activation on the output (logits).
 ///
@@ -41,7 +45,20 @@ impl MlpConfig {
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return Err(invalid(format!("hidden layer {i} has width 0")));
         }
-        Ok(())
+        let mut widths = vec![self.input_size];
+        widths.extend(&self.hidden);
+        widths.push(self.num_outputs);
+        let params = widths.windows(2).try_fold(0usize, |sum, w| {
+            w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(sum)
+        });
+        match params {
+            Some(n) if n <= MAX_PARAMS => Ok(()),
+            _ => Err(invalid(format!(
+                "widths {:?} make {} parameters; harden builds models of at most {MAX_PARAMS} (2^30) parameters, 4 GiB of f32 weights before gradients and optimizer state",
+                self.hidden,
+                params.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+            ))),
+        }
     }
 
     /// Builds the network with freshly initialised weights on `device`.

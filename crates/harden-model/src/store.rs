@@ -22,9 +22,10 @@
 use std::path::Path;
 
 use burn::store::{
-    ApplyResult, BurnToPyTorchAdapter, BurnpackStore, ModuleSnapshot, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
+    ApplyResult, BurnToPyTorchAdapter, BurnpackStore, FloatCastAdapter, ModuleAdapter,
+    ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
+use burn::tensor::DType;
 
 use crate::{Classifier, ModelError};
 
@@ -162,7 +163,8 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
             let mut store = BurnpackStore::from_file(path)
                 .auto_extension(false)
                 .validate(false)
-                .allow_partial(true);
+                .allow_partial(true)
+                .with_from_adapter(FloatCastAdapter::to(DType::F32));
             model
                 .load_from(&mut store)
                 .map_err(|e| load_err(e.to_string()))?
@@ -172,7 +174,7 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
                 .validate(false)
                 .allow_partial(true)
                 .skip_enum_variants(true)
-                .with_from_adapter(PyTorchToBurnAdapter);
+                .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
             for (from, to) in prefix_patterns(&model, false) {
                 store = store.with_key_remapping(from, to);
             }
@@ -196,7 +198,43 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
         }
     };
     check_applied(path, &result)?;
+    check_values(path, &model)?;
     Ok(model)
+}
+
+/// Checks the loaded weights: every float tensor `F32` (burnpack and safetensors files of
+/// another float type were cast on load, as PyTorch's `load_state_dict` does; burn-store's `.pt`
+/// reader cannot cast) and every value finite.
+fn check_values<M: Classifier>(path: &Path, model: &M) -> Result<(), ModelError> {
+    let refuse = |message: String| ModelError::Load {
+        path: path.to_path_buf(),
+        message,
+    };
+    for tensor in model.collect(None, None, true) {
+        if !tensor.dtype.is_float() {
+            continue;
+        }
+        if tensor.dtype != DType::F32 {
+            return Err(refuse(format!(
+                "tensor {} is {:?}, and harden's models hold F32 weights: save the state_dict as float32 (in PyTorch: {{k: v.float() for k, v in state_dict.items()}})",
+                tensor.name, tensor.dtype
+            )));
+        }
+        let bytes = tensor
+            .to_bytes()
+            .map_err(|e| refuse(format!("tensor {}: {e}", tensor.name)))?;
+        let bad = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .position(|v| !v.is_finite());
+        if let Some(index) = bad {
+            return Err(refuse(format!(
+                "tensor {} holds a NaN or infinite value (element {index}); a model with such weights cannot be evaluated",
+                tensor.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Turns an incomplete or inconsistent application of weights into [`ModelError::Mismatch`].

@@ -282,3 +282,83 @@ fn a_torch_save_state_dict_loads_into_the_equivalent_mlp() {
 fn outputs4(model: &Model, x: Tensor<2>) -> Vec<f32> {
     model.forward(x).into_data().try_to_vec().unwrap()
 }
+
+/// Writes `tensors` (name, shape, values) as a safetensors file of `dtype`, or with the value
+/// at `poison` (tensor index, element) replaced by NaN.
+fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    dtype: burn::tensor::DType,
+    poison: Option<(usize, usize)>,
+) {
+    use burn::tensor::TensorData;
+    let st_dtype = match dtype {
+        burn::tensor::DType::F64 => safetensors::Dtype::F64,
+        burn::tensor::DType::F32 => safetensors::Dtype::F32,
+        burn::tensor::DType::F16 => safetensors::Dtype::F16,
+        burn::tensor::DType::BF16 => safetensors::Dtype::BF16,
+        other => panic!("no safetensors dtype for {other:?}"),
+    };
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .enumerate()
+        .map(|(t, (name, shape, values))| {
+            let mut values = values.clone();
+            if let Some((pt, pi)) = poison
+                && pt == t
+            {
+                values[pi] = f32::NAN;
+            }
+            let data = TensorData::new(values, shape.clone()).convert_dtype(dtype);
+            (name.clone(), shape.clone(), data.as_bytes().to_vec())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded
+        .iter()
+        .map(|(name, shape, bytes)| {
+            (
+                name.clone(),
+                safetensors::tensor::TensorView::new(st_dtype, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+#[test]
+fn other_float_types_are_cast_on_load_and_non_finite_weights_are_refused() {
+    use burn::tensor::DType;
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    device.seed(3);
+    let config = ModelConfig::Mlp(MlpConfig::new(64, vec![16], 10));
+    let model = config.init(&device);
+    let x = Tensor::<4>::random([5, 1, 8, 8], Distribution::Default, &device);
+    let expected = outputs(&model, &x);
+    let original = dir.path().join("f32.safetensors");
+    store::save(&model, &original, WeightsFormat::PytorchSafetensors).unwrap();
+    let tensors = read_safetensors(&original);
+    for (dtype, tolerance) in [(DType::F64, 1e-6), (DType::F16, 2e-2), (DType::BF16, 1e-1)] {
+        let path = dir.path().join(format!("{dtype:?}.safetensors"));
+        write_safetensors(&path, &tensors, dtype, None);
+        let loaded = store::load(config.init(&device), &path).unwrap();
+        for (a, b) in outputs(&loaded, &x).iter().zip(&expected) {
+            assert!((a - b).abs() < tolerance, "{dtype:?}: {a} vs {b}");
+        }
+        // Converting it writes F32 weights, which load again.
+        let bpk = dir.path().join(format!("{dtype:?}.bpk"));
+        store::save(&loaded, &bpk, WeightsFormat::Burnpack).unwrap();
+        store::load(config.init(&device), &bpk).unwrap();
+    }
+    let poisoned = dir.path().join("nan.safetensors");
+    write_safetensors(&poisoned, &tensors, DType::F32, Some((1, 7)));
+    let err = store::load(config.init(&device), &poisoned)
+        .unwrap_err()
+        .to_string();
+    // `1.weight` in PyTorch's names is the first linear layer's weight in burn's.
+    assert_eq!(tensors[1].0, "1.weight");
+    assert!(
+        err.contains("nan.safetensors") && err.contains("NaN") && err.contains("layers.0.weight"),
+        "{err}"
+    );
+}

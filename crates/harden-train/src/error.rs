@@ -56,6 +56,14 @@ pub enum TrainError {
         /// Its training samples.
         samples: usize,
     },
+    /// The training samples hold fewer than two classes: nothing to classify.
+    #[error(
+        "dataset: {dataset} has samples of one class only; a classifier needs at least two (check the label column)"
+    )]
+    OneClass {
+        /// The dataset's name.
+        dataset: String,
+    },
     /// The dataset could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -87,7 +95,15 @@ pub enum TrainError {
         /// Which checkpoint was kept.
         kept: String,
     },
-    /// `--resume` pointed at something that is not a resumable run directory.
+    /// A folder given as a run directory is not one.
+    #[error("{} is not a run directory of harden train ({message})", dir.display())]
+    NotARun {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A run directory cannot be resumed as it is.
     #[error("cannot resume from {}: {message}", dir.display())]
     Resume {
         /// The directory.

@@ -160,7 +160,7 @@ pub fn launch<M: Module + Classifier + 'static>(
         )))
         .early_stopping(recorder.clone())
         .num_epochs(config.epochs);
-    if let Some(epoch) = dir.resumed_after() {
+    if let Some(epoch) = dir.resumed_after().filter(|&e| e > 0) {
         training = training.checkpoint(epoch);
     }
     if let Some(strategy) = strategy {

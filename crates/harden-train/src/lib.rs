@@ -46,5 +46,5 @@ pub use config::{OptimizerKind, Run, ScheduleKind, TrainConfig};
 pub use error::TrainError;
 pub use harden_adversarial::{Norm, ObjectiveKind};
 pub use report::TrainReport;
-pub use run_dir::{RunDir, default_run_dir, resume_config};
+pub use run_dir::{RunDir, default_run_dir, run_config};
 pub use trainer::{Output, RunData, RunOptions, fit, train};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use harden_data::atomic::write_bytes;
+use harden_data::atomic::{remove_temporaries, write_bytes};
 
 use crate::checkpoint::complete_epochs;
 use crate::recorder::EpochRecord;
@@ -39,15 +39,15 @@ pub fn default_run_dir(config: &TrainConfig) -> PathBuf {
 ///
 /// # Errors
 ///
-/// [`TrainError::Resume`] when the file is missing or not a configuration.
-pub fn resume_config(dir: &Path) -> Result<TrainConfig, TrainError> {
+/// [`TrainError::NotARun`] when the file is missing or not a configuration.
+pub fn run_config(dir: &Path) -> Result<TrainConfig, TrainError> {
     let path = dir.join("config.json");
-    let resume_err = |message: String| TrainError::Resume {
+    let not_a_run = |message: String| TrainError::NotARun {
         dir: dir.to_path_buf(),
         message: format!("{}: {message}", path.display()),
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| resume_err(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| resume_err(e.to_string()))
+    let text = std::fs::read_to_string(&path).map_err(|e| not_a_run(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| not_a_run(e.to_string()))
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.
@@ -86,28 +86,105 @@ impl RunDir {
         })
     }
 
-    /// Reopens the run at `path` after its last complete checkpoint.
+    /// Reopens the run at `path` where a kill at any instant can have left it, repairing what
+    /// it can: leftover temporary files are removed, a torn last line of `metrics.jsonl` is
+    /// dropped, and the run resumes after the newest complete checkpoint whose epoch has its
+    /// metrics line (burn-train writes an epoch's checkpoint before its metrics line), or from
+    /// the start when no epoch was recorded yet.
     ///
     /// # Errors
     ///
-    /// [`TrainError::Resume`] when `checkpoint/` holds no complete checkpoint (model,
-    /// optimizer and scheduler of one epoch).
+    /// [`TrainError::Resume`] when `config.json` is missing or `metrics.jsonl` holds a line
+    /// that is not an epoch record (its number named; nothing is rewritten then), or
+    /// [`TrainError::Io`] when the directory cannot be read or repaired.
     pub fn resume(path: &Path) -> Result<Self, TrainError> {
+        let resume_err = |message: String| TrainError::Resume {
+            dir: path.to_path_buf(),
+            message,
+        };
+        if !path.join("config.json").is_file() {
+            return Err(resume_err(
+                "no config.json: not a run directory".to_string(),
+            ));
+        }
         let dir = Self {
             path: path.to_path_buf(),
             resumed_after: None,
         };
-        let Some(&last) = complete_epochs(&dir.checkpoints()).last() else {
-            return Err(TrainError::Resume {
-                dir: path.to_path_buf(),
-                message: "no complete checkpoint (model, optim and scheduler) in checkpoint/"
-                    .to_string(),
-            });
-        };
+        for folder in [dir.path.clone(), dir.checkpoints()] {
+            if folder.is_dir() {
+                remove_temporaries(&folder).map_err(|e| TrainError::io(&folder, e))?;
+            }
+        }
+        let recorded = dir.read_metrics()?;
+        let last_recorded = recorded.last().map_or(0, |(r, _)| r.epoch);
+        let resume_at = complete_epochs(&dir.checkpoints())
+            .into_iter()
+            .filter(|&e| e <= last_recorded)
+            .max()
+            .unwrap_or(0);
         Ok(Self {
-            resumed_after: Some(last),
+            resumed_after: Some(resume_at),
             ..dir
         })
+    }
+
+    /// The epoch records of `metrics.jsonl` with their lines as written, in order. A last
+    /// line without its newline that does not parse is a write the kill cut short: dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError::Resume`] naming the first line that is not UTF-8 or not an epoch record,
+    /// or whose epoch does not follow the one before; [`TrainError::Io`] for an unreadable
+    /// file.
+    fn read_metrics(&self) -> Result<Vec<(EpochRecord, String)>, TrainError> {
+        let path = self.metrics_file();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(TrainError::io(&path, e)),
+        };
+        let bad_line = |number: usize, what: String| TrainError::Resume {
+            dir: self.path.clone(),
+            message: format!(
+                "{} line {number}: {what}; fix or remove the line, nothing was changed",
+                path.display()
+            ),
+        };
+        let complete = bytes.ends_with(b"\n");
+        let lines: Vec<&[u8]> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut records = Vec::with_capacity(lines.len());
+        for (i, raw) in lines.iter().enumerate() {
+            let torn = i + 1 == lines.len() && !complete;
+            let parsed = std::str::from_utf8(raw)
+                .map_err(|e| format!("not UTF-8 text ({e})"))
+                .and_then(|text| {
+                    serde_json::from_str::<EpochRecord>(text)
+                        .map(|r| (r, text.to_string()))
+                        .map_err(|e| format!("not an epoch record ({e})"))
+                });
+            match parsed {
+                Ok((record, text)) => {
+                    if record.epoch != records.len() + 1 {
+                        return Err(bad_line(
+                            i + 1,
+                            format!(
+                                "epoch {} where {} was expected",
+                                record.epoch,
+                                records.len() + 1
+                            ),
+                        ));
+                    }
+                    records.push((record, text));
+                }
+                Err(_) if torn => break,
+                Err(what) => return Err(bad_line(i + 1, what)),
+            }
+        }
+        Ok(records)
     }
 
     /// The directory.
@@ -136,38 +213,115 @@ impl RunDir {
     }
 
     /// The epochs of `metrics.jsonl` up to the checkpoint the run resumes after; for a
-    /// resumed run, later lines (an interrupted epoch's) are dropped from the file.
+    /// resumed run, later lines (those of epochs the run repeats) are dropped from the file,
+    /// and the lines kept stay byte for byte as they were written.
     ///
     /// # Errors
     ///
-    /// [`TrainError::Resume`] naming the line that is not an epoch record, [`TrainError::Io`]
-    /// when the file cannot be rewritten.
+    /// As [`resume`](Self::resume) for the file's lines, and [`TrainError::Io`] when the file
+    /// cannot be rewritten.
     pub fn history(&self) -> Result<Vec<EpochRecord>, TrainError> {
+        let done = self.done_epochs();
+        let kept: Vec<(EpochRecord, String)> = self
+            .read_metrics()?
+            .into_iter()
+            .filter(|(r, _)| r.epoch <= done)
+            .collect();
         let path = self.metrics_file();
-        let last_epoch = self.done_epochs();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut records = Vec::new();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+        let text: String = kept.iter().map(|(_, line)| format!("{line}\n")).collect();
+        if self.resumed_after.is_some()
+            && std::fs::read(&path).unwrap_or_default() != text.as_bytes()
         {
-            let record: EpochRecord =
-                serde_json::from_str(line).map_err(|e| TrainError::Resume {
-                    dir: path.clone(),
-                    message: format!("line {}: {e}", i + 1),
-                })?;
-            if record.epoch <= last_epoch {
-                records.push(record);
+            write_bytes(&path, text.as_bytes()).map_err(|e| TrainError::io(&path, e))?;
+        }
+        Ok(kept.into_iter().map(|(r, _)| r).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(epoch: usize) -> String {
+        // A value whose shortest round trip differs from a re-serialisation's last digit.
+        format!(
+            "{{\"epoch\":{epoch},\"train_loss\":0.10104529616724739,\"train_accuracy\":0.5,\"valid_loss\":0.5,\"valid_accuracy\":0.5,\"valid_robust_accuracy\":0.25,\"lr\":0.001,\"eps\":0.1,\"seconds\":1.0,\"samples_per_second\":100.0}}"
+        )
+    }
+
+    fn run_dir(metrics: &[u8], checkpoints: &[usize]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig::default();
+        write_json(&dir.path().join("config.json"), &config).unwrap();
+        std::fs::write(dir.path().join("metrics.jsonl"), metrics).unwrap();
+        let folder = dir.path().join("checkpoint");
+        std::fs::create_dir_all(&folder).unwrap();
+        for epoch in checkpoints {
+            for name in ["model", "optim", "scheduler"] {
+                std::fs::write(folder.join(format!("{name}-{epoch}.bpk")), b"x").unwrap();
             }
         }
-        if self.resumed_after.is_some() {
-            let lines: String = records
-                .iter()
-                .map(|r| serde_json::to_string(r).expect("serialisable") + "\n")
-                .collect();
-            write_bytes(&path, lines.as_bytes()).map_err(|e| TrainError::io(&path, e))?;
-        }
-        Ok(records)
+        dir
+    }
+
+    #[test]
+    fn resume_repairs_what_a_kill_leaves_and_keeps_lines_as_written() {
+        // Killed after checkpoint 3 was written, before its metrics line, with a temporary
+        // file of the next write left behind.
+        let metrics = format!("{}\n{}\n", line(1), line(2));
+        let dir = run_dir(metrics.as_bytes(), &[2, 3]);
+        let tmp = dir.path().join(".report.json.tmp-4242");
+        std::fs::write(&tmp, b"half").unwrap();
+        let resumed = RunDir::resume(dir.path()).unwrap();
+        assert_eq!(resumed.resumed_after(), Some(2));
+        assert!(!tmp.exists(), "temporary file removed");
+        let history = resumed.history().unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(resumed.metrics_file()).unwrap(),
+            metrics,
+            "lines kept byte for byte"
+        );
+
+        // A torn last line is dropped; the checkpoint of its epoch is then not used.
+        let torn = format!("{}\n{}\n{}", line(1), line(2), &line(3)[..40]);
+        let dir = run_dir(torn.as_bytes(), &[2, 3]);
+        let resumed = RunDir::resume(dir.path()).unwrap();
+        assert_eq!(resumed.resumed_after(), Some(2));
+        resumed.history().unwrap();
+        let kept = std::fs::read_to_string(resumed.metrics_file()).unwrap();
+        assert_eq!(kept, format!("{}\n{}\n", line(1), line(2)));
+
+        // Killed during the first epoch's checkpoint: the run starts again from nothing.
+        let dir = run_dir(b"", &[1]);
+        let resumed = RunDir::resume(dir.path()).unwrap();
+        assert_eq!(resumed.resumed_after(), Some(0));
+        assert!(resumed.history().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_metrics_line_is_refused_with_its_number_and_nothing_is_rewritten() {
+        let mut bytes = format!("{}\n", line(1)).into_bytes();
+        bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
+        bytes.extend_from_slice(format!("{}\n", line(3)).as_bytes());
+        let dir = run_dir(&bytes, &[1, 3]);
+        let err = RunDir::resume(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.jsonl line 2") && err.contains("UTF-8"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("metrics.jsonl")).unwrap(),
+            bytes
+        );
+
+        let skipped = format!("{}\n{}\n", line(1), line(3));
+        let dir = run_dir(skipped.as_bytes(), &[1, 3]);
+        let err = RunDir::resume(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("epoch 3"), "{err}");
+        // A folder that is not a run directory at all.
+        let empty = tempfile::tempdir().unwrap();
+        let err = RunDir::resume(empty.path()).unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
     }
 }

@@ -63,6 +63,7 @@ impl RunData {
     ///
     /// # Errors
     ///
+    /// [`TrainError::OneClass`] when the training samples hold fewer than two classes,
     /// [`TrainError::TooFewSamples`] when no sample would be left on either side,
     /// [`TrainError::Data`] when the test samples have another shape than the training ones.
     pub fn hold_out(
@@ -82,6 +83,12 @@ impl RunData {
                 ),
             }
             .into());
+        }
+        let populated = train.class_counts().iter().filter(|&&c| c > 0).count();
+        if populated < 2 {
+            return Err(TrainError::OneClass {
+                dataset: name.to_string(),
+            });
         }
         let n = train.len();
         let too_few = || TrainError::TooFewSamples {
