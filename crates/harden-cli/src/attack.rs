@@ -175,9 +175,9 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         bail!("invalid --samples 0: expected at least 1");
     }
     let weights = args.weights.resolve(&args.model_file)?;
-    let splits = weights.splits()?;
+    let (test, scaler) = weights.test_split()?;
+    let test = &test;
     let source = &weights.dataset;
-    let test = &splits.test;
     let n = args.samples.min(test.len());
     let device = parse_device(&args.device).context("--device")?;
     let (_, model) = weights.load(test, &device)?;
@@ -239,7 +239,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         for (i, row) in adversarial.chunks(width).enumerate() {
             let mut row = row.to_vec();
             // Back to the units of the input file when the data was min-max scaled.
-            if let Some(scaler) = &splits.scaler {
+            if let Some(scaler) = &scaler {
                 scaler.inverse_row(&mut row);
             }
             for v in row {

@@ -149,7 +149,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         crate::output::check_destination("--plot", path)?;
     }
     let weights = args.weights.resolve(&args.model_file)?;
-    let test = weights.splits()?.test;
+    let (test, _) = weights.test_split()?;
     let n = args.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");

@@ -48,9 +48,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     if out == weights.file {
         bail!("--out {} would overwrite the input file", out.display());
     }
-    let splits = weights.splits()?;
+    let (test, _) = weights.test_split()?;
     let device = parse_device("flex")?;
-    let (config, model) = weights.load(&splits.test, &device)?;
+    let (config, model) = weights.load(&test, &device)?;
     store::save(&model, &out, format)?;
     println!(
         "{} ({}) -> {}",

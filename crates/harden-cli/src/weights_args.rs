@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use harden_data::source::{DatasetSource, default_data_dir};
-use harden_data::{ArrayDataset, Splits};
+use harden_data::{ArrayDataset, MinMaxScaler};
 use harden_model::{Model, ModelConfig, ModelKind, ModelSpec, store};
 use harden_train::run_config;
 
@@ -95,9 +95,10 @@ impl WeightsArgs {
 }
 
 impl Resolved {
-    /// The dataset's splits.
-    pub fn splits(&self) -> Result<Splits> {
-        Ok(self.dataset.load(&self.data_dir)?)
+    /// The dataset's test split, and the scaler fitted on its training split (tables); the
+    /// training images of an IDX dataset are not read.
+    pub fn test_split(&self) -> Result<(ArrayDataset, Option<MinMaxScaler>)> {
+        Ok(self.dataset.load_test(&self.data_dir)?)
     }
 
     /// Loads the weights into the architecture, sized for `data`.

@@ -52,13 +52,15 @@ pub enum DataError {
         found: u64,
     },
     /// The file is longer than its header says.
-    #[error("{path}: {extra} unexpected bytes after the {expected} bytes the header describes")]
+    #[error(
+        "{path}: data continues past the {expected} bytes the header describes (at least {extra} more byte(s))"
+    )]
     TrailingBytes {
         /// The file.
         path: PathBuf,
         /// Bytes the header describes.
         expected: u64,
-        /// Bytes beyond them.
+        /// Bytes read beyond them (reading stops one byte past the declared end).
         extra: u64,
     },
     /// Two files that must describe the same samples disagree.

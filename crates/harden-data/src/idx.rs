@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::{ArrayDataset, DataError, read::read_bytes};
+use crate::{ArrayDataset, DataError};
 
 /// Magic number of an IDX file of `u8` images `[N, H, W]`.
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -98,14 +98,8 @@ fn parse_header(
     Ok((0..rank).map(|d| be(4 + 4 * d) as usize).collect())
 }
 
-/// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, without
-/// reading or checking the data; for listing datasets cheaply.
-///
-/// # Errors
-///
-/// [`DataError::Io`], [`DataError::Gzip`], [`DataError::BadMagic`], and
-/// [`DataError::Truncated`] when the file ends inside the header.
-pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
+/// Opens `path` for reading, through a gzip decoder when it starts with the gzip magic.
+fn open(path: &Path) -> Result<Box<dyn std::io::Read>, DataError> {
     use std::io::Read;
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -115,19 +109,46 @@ pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usiz
     let mut start = [0u8; 2];
     let n = file.read(&mut start).map_err(io)?;
     let file = std::fs::File::open(path).map_err(io)?;
-    let reader: Box<dyn Read> = if n == 2 && start == [0x1f, 0x8b] {
+    Ok(if n == 2 && start == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
-    };
-    let mut header = Vec::new();
+    })
+}
+
+/// Reads at most `limit` more bytes of `reader` into `into`.
+fn read_up_to(
+    path: &Path,
+    reader: &mut dyn std::io::Read,
+    limit: u64,
+    into: &mut Vec<u8>,
+) -> Result<(), DataError> {
+    use std::io::Read;
     reader
-        .take(4 + 4 * u64::from(magic & 0xff))
-        .read_to_end(&mut header)
+        .take(limit)
+        .read_to_end(into)
         .map_err(|source| DataError::Gzip {
             path: path.to_path_buf(),
             source,
         })?;
+    Ok(())
+}
+
+/// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, without
+/// reading or checking the data; for listing datasets cheaply.
+///
+/// # Errors
+///
+/// [`DataError::Io`], [`DataError::Gzip`], [`DataError::BadMagic`], and
+/// [`DataError::Truncated`] when the file ends inside the header.
+pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
+    let mut header = Vec::new();
+    read_up_to(
+        path,
+        &mut *open(path)?,
+        4 + 4 * u64::from(magic & 0xff),
+        &mut header,
+    )?;
     if header.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
@@ -136,18 +157,38 @@ pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usiz
     parse_header(path, &header, magic, what)
 }
 
+/// Reads an IDX file (gzip or raw) header first, then no more of its data than the header
+/// declares (and one byte, to detect trailing data): a small compressed file whose
+/// decompressed content dwarfs its header is never inflated in memory.
+fn read_bounded(path: &Path, magic: u32, what: &'static str) -> Result<IdxArray, DataError> {
+    let mut reader = open(path)?;
+    let mut bytes = Vec::new();
+    read_up_to(
+        path,
+        &mut *reader,
+        4 + 4 * u64::from(magic & 0xff),
+        &mut bytes,
+    )?;
+    if bytes.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let dims = parse_header(path, &bytes, magic, what)?;
+    let data_len = dims
+        .iter()
+        .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+    read_up_to(path, &mut *reader, data_len.saturating_add(1), &mut bytes)?;
+    parse(path, &bytes, magic, what)
+}
+
 /// Reads an IDX image file (`[N, H, W]` of `u8`, gzip or raw).
 ///
 /// # Errors
 ///
 /// As [`parse`], plus [`DataError::Io`], [`DataError::Gzip`] and [`DataError::Empty`].
 pub fn read_images(path: &Path) -> Result<IdxArray, DataError> {
-    parse(
-        path,
-        &read_bytes(path)?,
-        IMAGES_MAGIC,
-        "IDX images [N, H, W] of u8",
-    )
+    read_bounded(path, IMAGES_MAGIC, "IDX images [N, H, W] of u8")
 }
 
 /// Reads an IDX label file (`[N]` of `u8`, gzip or raw).
@@ -156,12 +197,7 @@ pub fn read_images(path: &Path) -> Result<IdxArray, DataError> {
 ///
 /// As [`read_images`].
 pub fn read_labels(path: &Path) -> Result<IdxArray, DataError> {
-    parse(
-        path,
-        &read_bytes(path)?,
-        LABELS_MAGIC,
-        "IDX labels [N] of u8",
-    )
+    read_bounded(path, LABELS_MAGIC, "IDX labels [N] of u8")
 }
 
 /// Reads an image file and its label file into a dataset of `[N, 1, H, W]` images in `[0, 1]`.
@@ -305,6 +341,31 @@ mod tests {
         assert_eq!(data.labels(), &[1, 0]);
         assert!(encode(&[2, 2], &[0; 3]).is_err());
         assert!(encode(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn a_small_gzip_file_is_inflated_no_further_than_its_header_declares() {
+        use std::io::Write;
+        // The header declares 10 images of 28x28; the stream holds 64 MiB of zeros after it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb-idx3-ubyte.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::best(),
+        );
+        gz.write_all(&header(IMAGES_MAGIC, &[10, 28, 28])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            gz.write_all(&zeros).unwrap();
+        }
+        gz.finish().unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+        let err = read_images(&path).unwrap_err();
+        // One byte past the declared data is enough to know there is more.
+        assert!(
+            matches!(err, DataError::TrailingBytes { extra: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]

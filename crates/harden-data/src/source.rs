@@ -255,10 +255,7 @@ impl DatasetSource {
             Self::BreastCancer => held_out(embedded::breast_cancer(), true),
             Self::Csv(path) => held_out(crate::csv::read(path, &Default::default())?, true),
             Self::Mnist | Self::FashionMnist => {
-                let names: Vec<String> = match self {
-                    Self::Mnist => (0..10).map(|d| d.to_string()).collect(),
-                    _ => FASHION_CLASSES.iter().map(|s| s.to_string()).collect(),
-                };
+                let names = self.class_names();
                 let f = |stem| self.idx_file(data_dir, stem);
                 let train =
                     idx::read_dataset(&f(MNIST_FILES[0])?, &f(MNIST_FILES[1])?, names.clone())?;
@@ -273,6 +270,42 @@ impl DatasetSource {
                 what: "dataset",
                 message: format!("{self} holds texts; it needs a text model"),
             }),
+        }
+    }
+
+    /// The test split alone, with the scaler fitted on the training split for tabular data:
+    /// what evaluation needs. IDX datasets read only their test files; the others are split
+    /// exactly as [`load`](Self::load) splits them.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn load_test(
+        &self,
+        data_dir: &Path,
+    ) -> Result<(ArrayDataset, Option<MinMaxScaler>), DataError> {
+        match self {
+            Self::Mnist | Self::FashionMnist => {
+                let f = |stem| self.idx_file(data_dir, stem);
+                let test = idx::read_dataset(
+                    &f(MNIST_FILES[2])?,
+                    &f(MNIST_FILES[3])?,
+                    self.class_names(),
+                )?;
+                Ok((test, None))
+            }
+            _ => {
+                let splits = self.load(data_dir)?;
+                Ok((splits.test, splits.scaler))
+            }
+        }
+    }
+
+    /// The class names of an IDX dataset (digits for MNIST, garment names for Fashion-MNIST).
+    fn class_names(&self) -> Vec<String> {
+        match self {
+            Self::FashionMnist => FASHION_CLASSES.iter().map(|s| s.to_string()).collect(),
+            _ => (0..10).map(|d| d.to_string()).collect(),
         }
     }
 
