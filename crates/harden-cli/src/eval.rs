@@ -35,7 +35,7 @@ pub struct EvalArgs {
     #[arg(long, allow_negative_numbers = true)]
     eps: Option<f64>,
     /// Radii of a robustness curve, comma-separated (e.g. 0,0.1,0.2,0.3).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, action = clap::ArgAction::Set)]
     eps_list: Vec<f64>,
     /// Evaluate only the first N test samples.
     #[arg(long)]
@@ -53,7 +53,7 @@ pub struct EvalArgs {
     #[arg(long, value_parser = Kind::<ModelKind>::new())]
     surrogate_model: Option<ModelKind>,
     /// Hidden widths of an MLP surrogate (default: --hidden).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     surrogate_hidden: Option<Vec<usize>>,
     /// Write the JSON report to this file instead of standard output.
     #[arg(long)]

@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = Kind::<ModelKind>::new())]
     model: Option<ModelKind>,
     /// Hidden layer widths of an MLP, comma-separated [default: 256,128].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     hidden: Option<Vec<usize>>,
     /// Objective [default: pgd].
     #[arg(long, value_parser = Kind::<ObjectiveKind>::new())]
@@ -84,7 +84,7 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     peak_epoch: Option<f64>,
     /// Epochs at which piecewise multiplies the rate by --gamma, comma-separated.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, action = clap::ArgAction::Set)]
     milestones: Option<Vec<f64>>,
     /// Factor of the piecewise schedule [default: 0.1].
     #[arg(long, allow_negative_numbers = true)]

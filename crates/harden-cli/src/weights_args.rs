@@ -19,7 +19,7 @@ pub struct WeightsArgs {
     #[arg(long, value_parser = Kind::<ModelKind>::new())]
     pub model: Option<ModelKind>,
     /// Hidden layer widths of an MLP, comma-separated [default: 256,128, or the run's].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Dataset of the model (fixes input shape and classes; its test split is used):
     /// digits, breast-cancer, mnist, fashion-mnist, csv:PATH [default: digits, or the run's].

@@ -152,6 +152,10 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
             "one class only",
         ),
         (
+            vec!["--hidden".into(), "8".into(), "--hidden".into(), "4".into()],
+            "cannot be used multiple times",
+        ),
+        (
             vec!["--eps".into(), "-0.1".into()],
             "eps: expected a finite number >= 0",
         ),

@@ -1,21 +1,12 @@
 //! Property tests of every reader: arbitrary bytes (and byte-level mutations of valid files)
-//! give a clear error or a valid dataset, never a panic. Case counts are bounded so the suite
-//! stays fast; `PROPTEST_CASES` raises them for a long run.
+//! give a clear error or a valid dataset, never a panic. proptest runs 256 cases of each
+//! property; `PROPTEST_CASES=1000000` makes a long run.
 
 use std::path::Path;
 
 use harden_data::csv::{LabelColumn, parse_bytes as csv_bytes};
 use harden_data::{cifar, idx, tsv};
 use proptest::prelude::*;
-
-/// 256 cases per property, or `PROPTEST_CASES` when set (for long runs).
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig::with_cases(cases)
-}
 
 /// A valid IDX image file: magic, `[n, h, w]`, bytes.
 fn idx_images(n: u32, h: u32, w: u32) -> Vec<u8> {
@@ -42,8 +33,6 @@ fn mutate(mut bytes: Vec<u8>, at: usize, value: u8, op: u8) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn idx_never_panics_and_agrees_with_its_header(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(a) = idx::parse(Path::new("f"), &bytes, idx::IMAGES_MAGIC, "images") {

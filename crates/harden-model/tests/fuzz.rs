@@ -12,18 +12,7 @@ fn model() -> harden_model::Model {
     ModelConfig::Mlp(MlpConfig::new(4, vec![3], 2)).init(&Device::flex())
 }
 
-/// 64 cases per property, or `PROPTEST_CASES` when set (for long runs).
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig::with_cases(cases)
-}
-
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn damaged_weight_files_are_errors(
         format in prop_oneof![Just(WeightsFormat::Burnpack), Just(WeightsFormat::PytorchSafetensors)],

@@ -4,18 +4,7 @@
 use harden_train::{RunDir, TrainConfig, TrainError};
 use proptest::prelude::*;
 
-/// 128 cases per property, or `PROPTEST_CASES` when set (for long runs).
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
-    ProptestConfig::with_cases(cases)
-}
-
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn any_metrics_file_resumes_or_is_refused_without_a_panic(
         bytes in proptest::collection::vec(any::<u8>(), 0..300)
