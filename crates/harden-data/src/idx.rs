@@ -134,13 +134,16 @@ fn read_up_to(
     Ok(())
 }
 
-/// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, without
-/// reading or checking the data; for listing datasets cheaply.
+/// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, checking
+/// the file's size against them without reading the data: a raw file's length, or the
+/// uncompressed size a gzip file records in its last four bytes (modulo 2^32, as gzip stores
+/// it); for listing datasets cheaply.
 ///
 /// # Errors
 ///
 /// [`DataError::Io`], [`DataError::Gzip`], [`DataError::BadMagic`], and
-/// [`DataError::Truncated`] when the file ends inside the header.
+/// [`DataError::Truncated`] or [`DataError::TrailingBytes`] when the file's size disagrees
+/// with its header.
 pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
     let mut header = Vec::new();
     read_up_to(
@@ -154,7 +157,58 @@ pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usiz
             path: path.to_path_buf(),
         });
     }
-    parse_header(path, &header, magic, what)
+    let dims = parse_header(path, &header, magic, what)?;
+    let data_len = dims
+        .iter()
+        .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+    let expected = (header.len() as u64).saturating_add(data_len);
+    let (found, matches) = match stored_size(path)? {
+        StoredSize::Raw(len) => (len, len == expected),
+        StoredSize::GzipModulo(len) => (u64::from(len), u64::from(len) == expected & 0xffff_ffff),
+    };
+    if matches {
+        return Ok(dims);
+    }
+    Err(if found < expected {
+        DataError::Truncated {
+            path: path.to_path_buf(),
+            expected,
+            found,
+        }
+    } else {
+        DataError::TrailingBytes {
+            path: path.to_path_buf(),
+            expected,
+            extra: found - expected,
+        }
+    })
+}
+
+/// The size of a file's content as stored: a raw file's length, or what a gzip file records.
+enum StoredSize {
+    Raw(u64),
+    GzipModulo(u32),
+}
+
+/// The stored size of `path`'s content (see [`StoredSize`]).
+fn stored_size(path: &Path) -> Result<StoredSize, DataError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut start = [0u8; 2];
+    let n = file.read(&mut start).map_err(io)?;
+    // 18 bytes: the smallest gzip member (10-byte header, 8-byte trailer).
+    if n < 2 || start != [0x1f, 0x8b] || len < 18 {
+        return Ok(StoredSize::Raw(len));
+    }
+    let mut stored = [0u8; 4];
+    file.seek(SeekFrom::End(-4)).map_err(io)?;
+    file.read_exact(&mut stored).map_err(io)?;
+    Ok(StoredSize::GzipModulo(u32::from_le_bytes(stored)))
 }
 
 /// Reads an IDX file (gzip or raw) header first, then no more of its data than the header
@@ -366,6 +420,36 @@ mod tests {
             matches!(err, DataError::TrailingBytes { extra: 1, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn peeking_checks_the_size_against_the_header() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = header(IMAGES_MAGIC, &[3, 2, 2]);
+        bytes.extend([7u8; 12]);
+        let raw = dir.path().join("raw");
+        std::fs::write(&raw, &bytes).unwrap();
+        assert_eq!(
+            peek_dims(&raw, IMAGES_MAGIC, "images").unwrap(),
+            vec![3, 2, 2]
+        );
+        std::fs::write(&raw, &bytes[..20]).unwrap();
+        let err = peek_dims(&raw, IMAGES_MAGIC, "images").unwrap_err();
+        assert!(
+            matches!(err, DataError::Truncated { found: 20, .. }),
+            "{err}"
+        );
+        for (content, ok) in [(&bytes[..], true), (&bytes[..22], false)] {
+            let gz = dir.path().join("images.gz");
+            let mut enc = flate2::write::GzEncoder::new(
+                std::fs::File::create(&gz).unwrap(),
+                flate2::Compression::default(),
+            );
+            enc.write_all(content).unwrap();
+            enc.finish().unwrap();
+            assert_eq!(peek_dims(&gz, IMAGES_MAGIC, "images").is_ok(), ok);
+        }
     }
 
     #[test]
