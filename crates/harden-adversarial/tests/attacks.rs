@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
-use common::{batch, bools, digits, train, values};
+use common::{batch, bools, clean_model, digits, train, values};
 use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
     Attack, AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel, input_gradient,
@@ -28,8 +28,7 @@ fn success_rate(s: &[bool]) -> f64 {
 #[test]
 fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let clean = accuracy(&f, x.clone(), y.clone());
@@ -93,8 +92,7 @@ fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
 #[test]
 fn more_steps_or_restarts_are_never_weaker_and_seeds_repeat() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 10, &device);
+    let (model, test_set) = clean_model(10, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let run = |steps: usize, restarts: usize, seed: u64| {
@@ -147,8 +145,7 @@ fn eps_zero_returns_the_clean_input() {
 #[test]
 fn targeted_pgd_reaches_its_targets() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 10, &device);
+    let (model, test_set) = clean_model(10, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let targets: Tensor<1, Int> = (y.clone() + 1).remainder_scalar(10);
@@ -202,8 +199,7 @@ fn input_gradient_matches_finite_differences() {
 #[test]
 fn a_model_with_zero_gradients_is_reported() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 5, &device);
+    let (model, test_set) = clean_model(5, &device);
     // Rounding the input has a zero gradient almost everywhere: a masked model.
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(16.0).round().div_scalar(16.0));
     let (x, y) = batch(&test_set, &device);

@@ -5,11 +5,11 @@
 mod common;
 
 use burn::tensor::{Device, Tensor};
-use common::{batch, bools, digits, train, values};
+use common::{batch, bools, clean_model, values};
 use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
-    ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Norm, Objective, PgdConfig,
-    SquareConfig, ThreatModel,
+    ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Norm, PgdConfig, SquareConfig,
+    ThreatModel,
 };
 
 fn linf(eps: f64) -> ThreatModel {
@@ -44,8 +44,7 @@ fn robust(clean_correct: &[bool], out: &AttackOutput<4>) -> f64 {
 #[test]
 fn apgd_is_at_least_as_strong_as_pgd_at_equal_iterations() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let eps = 0.08;
@@ -96,8 +95,7 @@ fn apgd_is_at_least_as_strong_as_pgd_at_equal_iterations() {
 #[test]
 fn apgd_l2_and_targeted_stay_inside_and_reach_targets() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 10, &device);
+    let (model, test_set) = clean_model(10, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let l2 = ThreatModel::new(Norm::L2, 1.0).unwrap();
@@ -121,8 +119,7 @@ fn apgd_l2_and_targeted_stay_inside_and_reach_targets() {
 #[test]
 fn square_breaks_a_clean_model_within_a_modest_budget_and_stays_inside() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let threat = linf(0.2);
@@ -144,8 +141,7 @@ fn square_breaks_a_clean_model_within_a_modest_budget_and_stays_inside() {
 #[test]
 fn l2_square_breaks_a_clean_model_and_stays_in_the_l2_ball() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let (x, y) = batch(&test_set, &device);
     let threat = ThreatModel::new(Norm::L2, 1.5).unwrap();
@@ -163,8 +159,7 @@ fn l2_square_breaks_a_clean_model_and_stays_in_the_l2_ball() {
 #[test]
 fn square_breaks_a_gradient_masked_model_that_pgd_cannot() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     // Quantising the input to 8 levels: zero gradient almost everywhere.
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
     let (x, y) = batch(&test_set, &device);

@@ -5,7 +5,7 @@
 mod common;
 
 use burn::tensor::{Device, Int, Tensor};
-use common::{digits, train};
+use common::{clean_model, digits, train};
 use harden_adversarial::eval::accuracy;
 use harden_adversarial::suite::{Transfer, evaluate, evaluate_with, robustness_curve};
 use harden_adversarial::{
@@ -39,8 +39,7 @@ fn flag<'a>(
 #[test]
 fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let data = batches(&test_set, &device, 128);
     let threat = ThreatModel::new(Norm::Linf, 0.08).unwrap();
@@ -75,8 +74,7 @@ fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
 #[test]
 fn a_gradient_masked_model_raises_the_flags() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
     let data = batches(&test_set, &device, 512);
     let threat = ThreatModel::new(Norm::Linf, 0.2).unwrap();
@@ -94,8 +92,7 @@ fn a_gradient_masked_model_raises_the_flags() {
 #[test]
 fn robustness_curve_decreases_with_eps() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 10, &device);
+    let (model, test_set) = clean_model(10, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let data = batches(&test_set, &device, 512);
     let threat = ThreatModel::new(Norm::Linf, 0.0).unwrap();
@@ -177,8 +174,7 @@ impl Attack<4> for OneStep {
 #[test]
 fn a_users_own_attack_runs_in_the_ensemble_next_to_the_built_in_ones() {
     let device = Device::flex();
-    let (train_set, test_set) = digits();
-    let model = train(&Objective::Clean, &train_set, 15, &device);
+    let (model, test_set) = clean_model(15, &device);
     let f = |x: Tensor<4>| model.forward(x);
     let data = batches(&test_set, &device, 256);
     let threat = ThreatModel::new(Norm::Linf, 0.1).unwrap();

@@ -57,6 +57,15 @@ pub fn train(objective: &Objective, train: &ArrayDataset, epochs: usize, device:
     model.valid()
 }
 
+/// The MLP trained cleanly for `epochs` epochs on the digits, and the digits test split.
+pub fn clean_model(epochs: usize, device: &Device) -> (Mlp, ArrayDataset) {
+    let (train_set, test_set) = digits();
+    (
+        train(&Objective::Clean, &train_set, epochs, device),
+        test_set,
+    )
+}
+
 /// Host copy of a float tensor.
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
