@@ -111,17 +111,16 @@ impl<'a, const D: usize> Transfer<'a, D> {
     pub fn new(attack: Apgd, surrogate: &'a dyn Differentiable<D>) -> Self {
         Self { attack, surrogate }
     }
+}
 
-    fn run(
-        &self,
-        model: &dyn Differentiable<D>,
-        input: Tensor<D>,
-        labels: Tensor<1, Int>,
-        rng: &mut AttackRng,
-    ) -> AttackOutput<D> {
-        let crafted = self
+builtin_attack!(
+    Transfer<'_, D>,
+    name(transfer) = format!("transfer-{}", Attack::<D>::name(&transfer.attack)),
+    black_box = true,
+    perturb(transfer, model, input, labels, rng) = {
+        let crafted = transfer
             .attack
-            .perturb(self.surrogate, input, labels.clone(), rng);
+            .perturb(transfer.surrogate, input, labels.clone(), rng);
         let logits = model.logits(crafted.adversarial.clone());
         AttackOutput {
             success: correct(logits.clone(), labels.clone()).bool_not(),
@@ -129,14 +128,7 @@ impl<'a, const D: usize> Transfer<'a, D> {
             adversarial: crafted.adversarial,
             gradients: crafted.gradients,
         }
-    }
-}
-
-builtin_attack!(
-    Transfer<'_, D>,
-    name(transfer) = format!("transfer-{}", Attack::<D>::name(&transfer.attack)),
-    black_box = true,
-    perturb(transfer, model, input, labels, rng) = transfer.run(model, input, labels, rng),
+    },
 );
 
 impl Suite {

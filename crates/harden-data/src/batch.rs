@@ -162,6 +162,23 @@ pub fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
     Ok(())
 }
 
+/// The samples of `data` at `indices` as `D`-dimensional batches of `batch_size`.
+fn rank_batches<const D: usize>(
+    data: &ArrayDataset,
+    indices: &[usize],
+    batch_size: usize,
+    device: &Device,
+) -> Result<RankBatches<D>, DataError> {
+    let batcher = ArrayBatcher::<D>::for_dataset(data)?;
+    Ok(indices
+        .chunks(batch_size)
+        .map(|c| {
+            let b = batcher.gather(data, c, device);
+            (b.inputs, b.labels)
+        })
+        .collect())
+}
+
 /// The one layout rule of harden: how a dataset's samples become batch tensors.
 ///
 /// Tables (samples of shape `[F]`) are batched as `[N, F]`, images (samples `[C, H, W]`) as
@@ -313,30 +330,9 @@ impl Batches {
     ) -> Result<Self, DataError> {
         check_batch_size(batch_size)?;
         let layout = Layout::of(data.sample_shape())?;
-        let chunks = indices.chunks(batch_size);
         Ok(match layout {
-            Layout::Table { .. } => {
-                let batcher = ArrayBatcher::<2>::for_dataset(data)?;
-                Self::Table(
-                    chunks
-                        .map(|c| {
-                            let b = batcher.gather(data, c, device);
-                            (b.inputs, b.labels)
-                        })
-                        .collect(),
-                )
-            }
-            Layout::Image { .. } => {
-                let batcher = ArrayBatcher::<4>::for_dataset(data)?;
-                Self::Image(
-                    chunks
-                        .map(|c| {
-                            let b = batcher.gather(data, c, device);
-                            (b.inputs, b.labels)
-                        })
-                        .collect(),
-                )
-            }
+            Layout::Table { .. } => Self::Table(rank_batches(data, indices, batch_size, device)?),
+            Layout::Image { .. } => Self::Image(rank_batches(data, indices, batch_size, device)?),
         })
     }
 

@@ -134,6 +134,24 @@ fn read_up_to(
     Ok(())
 }
 
+/// Reads the header at the start of `reader`: its bytes and the dimensions they declare.
+fn read_header(
+    path: &Path,
+    reader: &mut dyn std::io::Read,
+    magic: u32,
+    what: &'static str,
+) -> Result<(Vec<u8>, Vec<usize>), DataError> {
+    let mut header = Vec::new();
+    read_up_to(path, reader, 4 + 4 * u64::from(magic & 0xff), &mut header)?;
+    if header.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let dims = parse_header(path, &header, magic, what)?;
+    Ok((header, dims))
+}
+
 /// Reads only the header of an IDX file (gzip or raw) and returns its dimensions, checking
 /// the file's size against them without reading the data: a raw file's length, or the
 /// uncompressed size a gzip file records in its last four bytes (modulo 2^32, as gzip stores
@@ -145,19 +163,7 @@ fn read_up_to(
 /// [`DataError::Truncated`] or [`DataError::TrailingBytes`] when the file's size disagrees
 /// with its header.
 pub fn peek_dims(path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
-    let mut header = Vec::new();
-    read_up_to(
-        path,
-        &mut *open(path)?,
-        4 + 4 * u64::from(magic & 0xff),
-        &mut header,
-    )?;
-    if header.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let dims = parse_header(path, &header, magic, what)?;
+    let (header, dims) = read_header(path, &mut *open(path)?, magic, what)?;
     let data_len = dims
         .iter()
         .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
@@ -216,19 +222,7 @@ fn stored_size(path: &Path) -> Result<StoredSize, DataError> {
 /// decompressed content dwarfs its header is never inflated in memory.
 fn read_bounded(path: &Path, magic: u32, what: &'static str) -> Result<IdxArray, DataError> {
     let mut reader = open(path)?;
-    let mut bytes = Vec::new();
-    read_up_to(
-        path,
-        &mut *reader,
-        4 + 4 * u64::from(magic & 0xff),
-        &mut bytes,
-    )?;
-    if bytes.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let dims = parse_header(path, &bytes, magic, what)?;
+    let (mut bytes, dims) = read_header(path, &mut *reader, magic, what)?;
     let data_len = dims
         .iter()
         .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
