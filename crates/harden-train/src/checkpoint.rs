@@ -5,16 +5,37 @@
 //! folder, syncs it and renames it over the target: a checkpoint file is always complete.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use harden_model::atomic::write_bytes;
 
+/// The epoch whose checkpoint must survive (the run's best so far), if any.
+pub type KeepEpoch = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
+
 /// Saves each record as `<name>-<epoch>.bpk` in a folder, atomically.
-#[derive(Debug, Clone)]
+///
+/// With [`keeping`](Self::keeping), a deletion burn-train asks for is put off while its epoch
+/// is the one to keep: after a resume, burn-train's best-metric strategy knows only the epochs
+/// since the resume and would delete the run's best checkpoint, which the end of the run then
+/// needs. A put-off deletion happens with the next one once the epoch is no longer kept.
+#[derive(Clone)]
 pub struct AtomicCheckpointer {
     directory: PathBuf,
     name: String,
+    keep: Option<KeepEpoch>,
+    /// Epochs whose deletion was asked for and put off.
+    deferred: Arc<Mutex<Vec<usize>>>,
+}
+
+impl std::fmt::Debug for AtomicCheckpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicCheckpointer")
+            .field("directory", &self.directory)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AtomicCheckpointer {
@@ -28,7 +49,41 @@ impl AtomicCheckpointer {
         Ok(Self {
             directory: directory.to_path_buf(),
             name: name.to_string(),
+            keep: None,
+            deferred: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// The same checkpointer, never deleting the checkpoint of the epoch `keep` names.
+    pub fn keeping(mut self, keep: KeepEpoch) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// Deletes `epoch`'s record, unless it is the epoch to keep (then later), together with
+    /// the put-off deletions of epochs no longer kept.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of removing a file.
+    pub fn discard(&self, epoch: usize) -> std::io::Result<()> {
+        let kept = self.keep.as_ref().and_then(|keep| keep());
+        let mut deferred = self.deferred.lock().expect("deferred lock");
+        deferred.push(epoch);
+        let mut result = Ok(());
+        deferred.retain(|&e| {
+            if Some(e) == kept {
+                return true;
+            }
+            let path = self.path(e);
+            if path.exists()
+                && let Err(err) = std::fs::remove_file(&path)
+            {
+                result = Err(err);
+            }
+            false
+        });
+        result
     }
 
     /// The file of `epoch`'s record.
@@ -51,11 +106,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
-        let path = self.path(epoch);
-        if path.exists() {
-            std::fs::remove_file(path).map_err(CheckpointerError::IOError)?;
-        }
-        Ok(())
+        self.discard(epoch).map_err(CheckpointerError::IOError)
     }
 }
 
@@ -86,4 +137,34 @@ pub fn complete_epochs(directory: &Path) -> Vec<usize> {
         .collect();
     epochs.sort_unstable();
     epochs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_epoch_survives_deletion_until_it_is_no_longer_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let best = Arc::new(Mutex::new(Some(2)));
+        let reader = best.clone();
+        let checkpointer = AtomicCheckpointer::new(dir.path(), "model")
+            .unwrap()
+            .keeping(Arc::new(move || *reader.lock().unwrap()));
+        for epoch in 1..=4 {
+            std::fs::write(checkpointer.path(epoch), b"x").unwrap();
+        }
+        checkpointer.discard(1).unwrap();
+        checkpointer.discard(2).unwrap();
+        assert!(!checkpointer.path(1).exists());
+        assert!(checkpointer.path(2).exists(), "the best epoch is kept");
+        *best.lock().unwrap() = Some(4);
+        checkpointer.discard(3).unwrap();
+        assert!(!checkpointer.path(3).exists());
+        assert!(
+            !checkpointer.path(2).exists(),
+            "deleted once no longer the best"
+        );
+        assert!(checkpointer.path(4).exists());
+    }
 }

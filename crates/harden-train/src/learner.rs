@@ -140,7 +140,11 @@ pub fn launch<M: Module + Classifier + 'static>(
     let mut training = SupervisedTraining::new(dir.path(), train_loader, valid_loader)
         .with_application_logger(None)
         .with_custom_checkpointers(
-            checkpointer(dir, "model")?,
+            checkpointer(dir, "model")?.keeping({
+                // The run's best epoch, across resumes: its weights are what `finish` restores.
+                let history = recorder.history.clone();
+                Arc::new(move || history.lock().expect("history lock").best_epoch)
+            }),
             checkpointer(dir, "optim")?,
             checkpointer(dir, "scheduler")?,
         )
