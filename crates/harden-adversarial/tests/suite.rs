@@ -12,21 +12,14 @@ use harden_adversarial::{
     ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Differentiable, GradientCheck, Norm,
     Objective, Suite, ThreatModel,
 };
-use harden_data::ArrayBatcher;
+use harden_data::{ArrayDataset, Batches, RankBatches};
 
-fn batches(
-    data: &harden_data::ArrayDataset,
-    device: &Device,
-    size: usize,
-) -> Vec<(Tensor<4>, Tensor<1, Int>)> {
-    let batcher = ArrayBatcher::<4>::for_dataset(data).unwrap();
-    let all: Vec<usize> = (0..data.len()).collect();
-    all.chunks(size)
-        .map(|c| {
-            let b = batcher.gather(data, c, device);
-            (b.inputs, b.labels)
-        })
-        .collect()
+/// The whole of `data` in batches of `size`, by harden-data's layout rule.
+fn batches(data: &ArrayDataset, device: &Device, size: usize) -> RankBatches<4> {
+    Batches::first(data, data.len(), size, device)
+        .unwrap()
+        .into_images()
+        .unwrap()
 }
 
 fn flag<'a>(
