@@ -336,3 +336,16 @@ fn train_and_eval_read_norm_names_the_same_way() {
         );
     }
 }
+
+/// An error with an OS error beneath it names the path and the OS error once.
+#[test]
+fn an_os_error_is_printed_once() {
+    let assert = harden()
+        .args(["train", "--epochs", "1", "--device", "flex", "--out"])
+        .arg("/proc/harden-cannot-create")
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+    assert!(stderr.contains("/proc/harden-cannot-create"), "{stderr}");
+}
