@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{MadryCnn, MadryCnnConfig, Mlp, MlpConfig, ModelError, SmallCnn, SmallCnnConfig};
 
 /// A classifier harden can train, evaluate, attack and save: any burn [`Module`] with a
-/// forward pass from float inputs to logits.
+/// forward pass from float inputs to logits (`#[derive(Module)]` provides both supertraits).
 ///
 /// The built-in networks implement it, and so can a library user's own network: the trainer
 /// (`harden_train::fit`), [`store::save`](crate::store::save) and
