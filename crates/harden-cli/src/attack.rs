@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use harden_adversarial::loss::predictions;
 use harden_adversarial::pgd::default_step_size;
 use harden_adversarial::{Attack, AttackRng, Pgd, PgdConfig, ThreatModel};
 use harden_data::source::DatasetSource;
-use harden_data::{Batches, Layout, idx};
+use harden_data::{ArrayDataset, Batches, idx};
 use harden_model::{Model, parse_device};
 use serde::Serialize;
 
@@ -121,37 +121,15 @@ impl Attacked {
     }
 }
 
-/// The model's predictions on `values` (samples of `layout`, row-major), 256 at a time.
-fn predict(model: &Model, layout: Layout, values: &[f32], device: &Device) -> Vec<usize> {
-    let width = match layout {
-        Layout::Table { features } => features,
-        Layout::Image {
-            channels,
-            height,
-            width,
-        } => channels * height * width,
-    };
-    let mut out = Vec::with_capacity(values.len() / width);
-    for chunk in values.chunks(256 * width) {
-        let rows = chunk.len() / width;
-        let data = chunk.to_vec();
-        let logits = match layout {
-            Layout::Table { features } => model.forward(Tensor::<2>::from_data(
-                TensorData::new(data, [rows, features]),
-                device,
-            )),
-            Layout::Image {
-                channels,
-                height,
-                width,
-            } => model.forward(Tensor::<4>::from_data(
-                TensorData::new(data, [rows, channels, height, width]),
-                device,
-            )),
-        };
-        out.extend(classes(predictions(logits)));
-    }
-    out
+/// The model's predictions on batches of rank `D`, in order.
+fn predictions_of<const D: usize>(
+    model: &Model,
+    batches: &[(Tensor<D>, Tensor<1, Int>)],
+) -> Vec<usize> {
+    batches
+        .iter()
+        .flat_map(|(x, _)| classes(predictions(model.forward(x.clone()))))
+        .collect()
 }
 
 /// Runs `harden attack`.
@@ -205,8 +183,17 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             *a = ((c255 + (*a * 255.0 - c255).trunc()).clamp(0.0, 255.0)) / 255.0;
         }
     }
-    let layout = Layout::of(test.sample_shape())?;
-    let adv_pred = predict(&model, layout, &adversarial, &device);
+    // What is saved is evaluated, batched by the same rule as the clean samples.
+    let saved = ArrayDataset::new(
+        adversarial.clone(),
+        test.sample_shape().to_vec(),
+        labels.iter().map(|&l| l as u32).collect(),
+        test.class_names().to_vec(),
+    )?;
+    let adv_pred = match Batches::first(&saved, n, 256, &device)? {
+        Batches::Table(b) => predictions_of(&model, &b),
+        Batches::Image(b) => predictions_of(&model, &b),
+    };
 
     let mut files = Vec::new();
     if is_idx {

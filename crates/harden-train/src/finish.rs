@@ -50,7 +50,7 @@ pub fn finish<M: Module + Classifier>(
     options: &RunOptions,
 ) -> Result<TrainReport, TrainError> {
     let config = run.config();
-    let device = options.devices.first().ok_or(TrainError::NoDevice)?;
+    let device = options.device()?;
     let last_epoch = history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch);
     let final_model = trained.model.valid();
     save_both(&final_model, dir.path(), "final")?;

@@ -79,7 +79,7 @@ pub fn launch<M: Module + Classifier + 'static>(
     options: &RunOptions,
 ) -> Result<(Trainee<M>, RunHistory), TrainError> {
     let config = run.config();
-    let device = options.devices.first().ok_or(TrainError::NoDevice)?;
+    let device = options.device()?;
     let done = dir.done_epochs();
     let train_loader = EpochLoader::new(
         data.train.clone(),

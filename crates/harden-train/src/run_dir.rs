@@ -15,6 +15,10 @@ pub struct RunDir {
     path: PathBuf,
     /// The epoch of the checkpoint the run resumes after (`None` for a new run).
     resumed_after: Option<usize>,
+    /// The records of the epochs already done, with their `metrics.jsonl` lines as written.
+    done: Vec<Recorded>,
+    /// Whether `metrics.jsonl` holds exactly the lines of `done` (nothing to repair).
+    metrics_exact: bool,
 }
 
 /// The default run directory: `runs/<UTC timestamp>-<dataset>-<objective>`.
@@ -60,6 +64,75 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Tra
     write_bytes(path, format!("{text}\n").as_bytes()).map_err(|e| TrainError::io(path, e))
 }
 
+/// An epoch's record with its `metrics.jsonl` line as written.
+type Recorded = (EpochRecord, String);
+
+/// The epoch records of `metrics.jsonl` (the file `path` of the run in `dir`) with their
+/// lines as written, in order, and the file's bytes. A last line without its newline that
+/// does not parse is a write the kill cut short: dropped.
+///
+/// # Errors
+///
+/// [`TrainError::Resume`] naming the first line that is not UTF-8 or not an epoch record,
+/// or whose epoch does not follow the one before; [`TrainError::Io`] for an unreadable
+/// file.
+fn read_metrics(dir: &Path, path: &Path) -> Result<(Vec<Recorded>, Vec<u8>), TrainError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(TrainError::io(path, e)),
+    };
+    let bad_line = |number: usize, what: String| TrainError::Resume {
+        dir: dir.to_path_buf(),
+        message: format!(
+            "{} line {number}: {what}; fix or remove the line, nothing was changed",
+            path.display()
+        ),
+    };
+    let complete = bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut records = Vec::with_capacity(lines.len());
+    for (i, raw) in lines.iter().enumerate() {
+        let torn = i + 1 == lines.len() && !complete;
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|e| format!("not UTF-8 text ({e})"))
+            .and_then(|text| {
+                serde_json::from_str::<EpochRecord>(text)
+                    .map(|r| (r, text.to_string()))
+                    .map_err(|e| format!("not an epoch record ({e})"))
+            });
+        match parsed {
+            Ok((record, text)) => {
+                if record.epoch != records.len() + 1 {
+                    return Err(bad_line(
+                        i + 1,
+                        format!(
+                            "epoch {} where {} was expected",
+                            record.epoch,
+                            records.len() + 1
+                        ),
+                    ));
+                }
+                records.push((record, text));
+            }
+            Err(_) if torn => break,
+            Err(what) => return Err(bad_line(i + 1, what)),
+        }
+    }
+    Ok((records, bytes))
+}
+
+/// The lines of `records` as `metrics.jsonl` holds them.
+fn lines_of(records: &[Recorded]) -> String {
+    records
+        .iter()
+        .map(|(_, line)| format!("{line}\n"))
+        .collect()
+}
+
 impl RunDir {
     /// Creates the directory of a new run at `path` and writes its `config.json`.
     ///
@@ -83,6 +156,8 @@ impl RunDir {
         Ok(Self {
             path: path.to_path_buf(),
             resumed_after: None,
+            done: Vec::new(),
+            metrics_exact: true,
         })
     }
 
@@ -98,93 +173,35 @@ impl RunDir {
     /// that is not an epoch record (its number named; nothing is rewritten then), or
     /// [`TrainError::Io`] when the directory cannot be read or repaired.
     pub fn resume(path: &Path) -> Result<Self, TrainError> {
-        let resume_err = |message: String| TrainError::Resume {
-            dir: path.to_path_buf(),
-            message,
-        };
         if !path.join("config.json").is_file() {
-            return Err(resume_err(
-                "no config.json: not a run directory".to_string(),
-            ));
+            return Err(TrainError::Resume {
+                dir: path.to_path_buf(),
+                message: "no config.json: not a run directory".to_string(),
+            });
         }
-        let dir = Self {
-            path: path.to_path_buf(),
-            resumed_after: None,
-        };
-        for folder in [dir.path.clone(), dir.checkpoints()] {
+        for folder in [path.to_path_buf(), path.join("checkpoint")] {
             if folder.is_dir() {
                 remove_temporaries(&folder).map_err(|e| TrainError::io(&folder, e))?;
             }
         }
-        let recorded = dir.read_metrics()?;
+        let (recorded, bytes) = read_metrics(path, &path.join("metrics.jsonl"))?;
         let last_recorded = recorded.last().map_or(0, |(r, _)| r.epoch);
-        let resume_at = complete_epochs(&dir.checkpoints())
+        let resume_at = complete_epochs(&path.join("checkpoint"))
             .into_iter()
             .filter(|&e| e <= last_recorded)
             .max()
             .unwrap_or(0);
-        Ok(Self {
-            resumed_after: Some(resume_at),
-            ..dir
-        })
-    }
-
-    /// The epoch records of `metrics.jsonl` with their lines as written, in order. A last
-    /// line without its newline that does not parse is a write the kill cut short: dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`TrainError::Resume`] naming the first line that is not UTF-8 or not an epoch record,
-    /// or whose epoch does not follow the one before; [`TrainError::Io`] for an unreadable
-    /// file.
-    fn read_metrics(&self) -> Result<Vec<(EpochRecord, String)>, TrainError> {
-        let path = self.metrics_file();
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(TrainError::io(&path, e)),
-        };
-        let bad_line = |number: usize, what: String| TrainError::Resume {
-            dir: self.path.clone(),
-            message: format!(
-                "{} line {number}: {what}; fix or remove the line, nothing was changed",
-                path.display()
-            ),
-        };
-        let complete = bytes.ends_with(b"\n");
-        let lines: Vec<&[u8]> = bytes
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
+        let done: Vec<Recorded> = recorded
+            .into_iter()
+            .filter(|(r, _)| r.epoch <= resume_at)
             .collect();
-        let mut records = Vec::with_capacity(lines.len());
-        for (i, raw) in lines.iter().enumerate() {
-            let torn = i + 1 == lines.len() && !complete;
-            let parsed = std::str::from_utf8(raw)
-                .map_err(|e| format!("not UTF-8 text ({e})"))
-                .and_then(|text| {
-                    serde_json::from_str::<EpochRecord>(text)
-                        .map(|r| (r, text.to_string()))
-                        .map_err(|e| format!("not an epoch record ({e})"))
-                });
-            match parsed {
-                Ok((record, text)) => {
-                    if record.epoch != records.len() + 1 {
-                        return Err(bad_line(
-                            i + 1,
-                            format!(
-                                "epoch {} where {} was expected",
-                                record.epoch,
-                                records.len() + 1
-                            ),
-                        ));
-                    }
-                    records.push((record, text));
-                }
-                Err(_) if torn => break,
-                Err(what) => return Err(bad_line(i + 1, what)),
-            }
-        }
-        Ok(records)
+        let metrics_exact = lines_of(&done).as_bytes() == bytes.as_slice();
+        Ok(Self {
+            path: path.to_path_buf(),
+            resumed_after: Some(resume_at),
+            done,
+            metrics_exact,
+        })
     }
 
     /// The directory.
@@ -212,29 +229,21 @@ impl RunDir {
         self.path.join("metrics.jsonl")
     }
 
-    /// The epochs of `metrics.jsonl` up to the checkpoint the run resumes after; for a
-    /// resumed run, later lines (those of epochs the run repeats) are dropped from the file,
-    /// and the lines kept stay byte for byte as they were written.
+    /// The epochs of `metrics.jsonl` up to the checkpoint the run resumes after, as
+    /// [`resume`](Self::resume) read them; for a resumed run, later lines (those of epochs the
+    /// run repeats, or a torn one) are dropped from the file, and the lines kept stay byte for
+    /// byte as they were written.
     ///
     /// # Errors
     ///
-    /// As [`resume`](Self::resume) for the file's lines, and [`TrainError::Io`] when the file
-    /// cannot be rewritten.
+    /// [`TrainError::Io`] when the file cannot be rewritten.
     pub fn history(&self) -> Result<Vec<EpochRecord>, TrainError> {
-        let done = self.done_epochs();
-        let kept: Vec<(EpochRecord, String)> = self
-            .read_metrics()?
-            .into_iter()
-            .filter(|(r, _)| r.epoch <= done)
-            .collect();
-        let path = self.metrics_file();
-        let text: String = kept.iter().map(|(_, line)| format!("{line}\n")).collect();
-        if self.resumed_after.is_some()
-            && std::fs::read(&path).unwrap_or_default() != text.as_bytes()
-        {
-            write_bytes(&path, text.as_bytes()).map_err(|e| TrainError::io(&path, e))?;
+        if !self.metrics_exact {
+            let path = self.metrics_file();
+            write_bytes(&path, lines_of(&self.done).as_bytes())
+                .map_err(|e| TrainError::io(&path, e))?;
         }
-        Ok(kept.into_iter().map(|(r, _)| r).collect())
+        Ok(self.done.iter().map(|(r, _)| r.clone()).collect())
     }
 }
 

@@ -46,6 +46,18 @@ pub struct RunOptions {
     pub on_epoch: Option<EpochCallback>,
 }
 
+impl RunOptions {
+    /// The first device: the one a single-device run trains on, and where the final
+    /// evaluation runs.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError::NoDevice`] when `devices` is empty.
+    pub fn device(&self) -> Result<&Device, TrainError> {
+        self.devices.first().ok_or(TrainError::NoDevice)
+    }
+}
+
 /// The training, validation and test data of a run.
 #[derive(Debug, Clone)]
 pub struct RunData {
@@ -166,7 +178,7 @@ pub fn fit<M: Module + Classifier + 'static>(
     options: &RunOptions,
 ) -> Result<TrainReport, TrainError> {
     let config = run.config();
-    let device = options.devices.first().ok_or(TrainError::NoDevice)?;
+    let device = options.device()?;
     // Devices are checked before anything is written, so a refused run leaves no directory.
     let strategy = if options.devices.len() > 1 {
         Some(ddp(&options.devices)?)
