@@ -14,6 +14,8 @@
 //!   [`Transfer`]: the attacks of the reference evaluation protocol.
 //! - [`ObjectiveConfig`] / [`Objective`]: clean, PGD adversarial training, FGSM-RS fast
 //!   adversarial training, TRADES; binary single-logit variants.
+//! - [`text`]: text attacks (embedding PGD, HotFlip on tokens, DeepWordBug on characters),
+//!   FreeLB and embedding-PGD training losses, and TextAttack's summary of an attack.
 //! - [`eval::run_ensemble`]: clean and worst-case robust accuracy over several attacks;
 //!   [`suite::evaluate`] adds the named suites and the sanity flags.
 //!
@@ -53,6 +55,7 @@ pub mod pgd;
 mod rng;
 pub mod square;
 pub mod suite;
+pub mod text;
 pub mod threat;
 
 pub use apgd::{Apgd, ApgdConfig, ApgdLoss, ApgdTargeted};

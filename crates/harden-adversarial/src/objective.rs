@@ -20,7 +20,7 @@ use crate::loss::{cross_entropy, kl_divergence};
 use crate::{AttackRng, Differentiable, Pgd, PgdConfig};
 
 /// The kind of a training objective, as the CLI and configuration files name it
-/// (`clean`, `pgd`, `fgsm-rs`, `trades`).
+/// (`clean`, `pgd`, `fgsm-rs`, `trades`; for text models also `freelb`, `a2t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
@@ -33,6 +33,12 @@ pub enum ObjectiveKind {
     FgsmRs,
     /// TRADES (Zhang et al. 2019).
     Trades,
+    /// FreeLB (Zhu et al. 2020): ascent steps on token embeddings, text models only
+    /// ([`text::FreeLb`](crate::text::FreeLb)).
+    Freelb,
+    /// A2T (Yoo & Qi 2021): training on adversarial character edits found on the fly by a
+    /// cheap attack, text models only.
+    A2t,
 }
 
 impl ObjectiveKind {

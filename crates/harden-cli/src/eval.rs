@@ -61,6 +61,9 @@ pub struct EvalArgs {
     /// Write an SVG plot of robust accuracy against eps.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Text suite: write each attacked text beside its original, edits marked, to this TSV.
+    #[arg(long)]
+    examples: Option<PathBuf>,
 }
 
 /// The JSON report of `harden eval`.
@@ -130,6 +133,19 @@ fn evaluate_rank<const D: usize>(
 pub fn run(args: &EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("invalid --batch-size 0: expected at least 1");
+    }
+    if args.suite.as_deref() == Some("text") {
+        return crate::text_eval::run(
+            &args.model_file,
+            args.samples,
+            args.eps,
+            &args.device,
+            args.report.as_deref(),
+            args.examples.as_deref(),
+        );
+    }
+    if args.examples.is_some() {
+        bail!("--examples writes the texts of --suite text");
     }
     let suite = suite(args)?;
     let eps = match (args.eps, args.eps_list.iter().copied().reduce(f64::max)) {

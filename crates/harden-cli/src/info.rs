@@ -56,6 +56,12 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     let models: Vec<_> = ModelKind::ALL
         .iter()
         .filter_map(|&kind| {
+            if kind.is_text() {
+                // Text models are sized by their vocabulary: the default 8000 tokens, 128 long.
+                let config = ModelSpec::from(kind).text_config(8000, 128, 1).ok()?;
+                let params = config.init(&cpu).num_params();
+                return Some(json!({"name": kind.name(), "params": params, "config": config}));
+            }
             let config = ModelSpec::new(kind, (kind == ModelKind::Mlp).then(|| vec![128]))
                 .ok()?
                 .config_for(&MNIST_SHAPE, 10)

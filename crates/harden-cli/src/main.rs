@@ -9,6 +9,7 @@ mod info;
 mod kinds;
 mod output;
 mod plot;
+mod text_eval;
 mod train;
 mod weights_args;
 

@@ -114,6 +114,42 @@ pub struct TrainArgs {
     /// PGD restarts of the final evaluation [default: 1].
     #[arg(long)]
     eval_restarts: Option<usize>,
+    /// Text models: width of embeddings and layers [default: 64].
+    #[arg(long, help_heading = "Text")]
+    width: Option<usize>,
+    /// text-transformer: encoder layers [default: 2].
+    #[arg(long, help_heading = "Text")]
+    layers: Option<usize>,
+    /// text-transformer: attention heads [default: 4].
+    #[arg(long, help_heading = "Text")]
+    heads: Option<usize>,
+    /// text-transformer: feed-forward width [default: 128].
+    #[arg(long, help_heading = "Text")]
+    ff: Option<usize>,
+    /// text-transformer: dropout [default: 0.1].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
+    dropout: Option<f64>,
+    /// Text: WordPiece vocabulary size, trained on the training split [default: 8000].
+    #[arg(long, help_heading = "Text")]
+    vocab_size: Option<usize>,
+    /// Text: longest sequence in tokens; longer texts are truncated [default: 128].
+    #[arg(long, help_heading = "Text")]
+    max_len: Option<usize>,
+    /// FreeLB: magnitude of the random start [default: 0].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
+    init_mag: Option<f64>,
+    /// FreeLB: per-sample L2 bound of the perturbation, 0 for none [default: 0].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
+    max_norm: Option<f64>,
+    /// Character attack and A2T: edited words per text [default: 3].
+    #[arg(long, help_heading = "Text")]
+    max_words: Option<usize>,
+    /// Token attack (HotFlip): replaced tokens per text [default: 3].
+    #[arg(long, help_heading = "Text")]
+    max_flips: Option<usize>,
+    /// A2T: share of each batch also trained on its adversarial texts [default: 0.5].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
+    adv_fraction: Option<f64>,
     /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto", conflicts_with = "devices")]
     device: String,
@@ -183,6 +219,60 @@ impl TrainArgs {
         );
         set_some!(data_dir, alpha, peak_epoch, milestones, eval_samples);
         config.model = model_spec(&config.model, self.model, self.hidden.clone())?;
+        macro_rules! set_text {
+            ($($field:ident),*) => {$(
+                if let Some(v) = self.$field {
+                    config.text.$field = v;
+                }
+            )*};
+        }
+        set_text!(
+            vocab_size,
+            max_len,
+            init_mag,
+            max_norm,
+            max_words,
+            max_flips,
+            adv_fraction
+        );
+        let asked = [
+            ("--width", self.width.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--heads", self.heads.is_some()),
+            ("--ff", self.ff.is_some()),
+            ("--dropout", self.dropout.is_some()),
+        ];
+        match &mut config.model {
+            ModelSpec::TextTransformer {
+                width,
+                layers,
+                heads,
+                ff,
+                dropout,
+            } => {
+                *width = self.width.unwrap_or(*width);
+                *layers = self.layers.unwrap_or(*layers);
+                *heads = self.heads.unwrap_or(*heads);
+                *ff = self.ff.unwrap_or(*ff);
+                *dropout = self.dropout.unwrap_or(*dropout);
+            }
+            ModelSpec::BagOfEmbeddings { width } => {
+                *width = self.width.unwrap_or(*width);
+                if let Some((flag, _)) = asked[1..].iter().find(|(_, given)| *given) {
+                    bail!(
+                        "{flag} sets a text-transformer size; bag-of-embeddings has only --width"
+                    );
+                }
+            }
+            other => {
+                if let Some((flag, _)) = asked.iter().find(|(_, given)| *given) {
+                    bail!(
+                        "{flag} sets a text model size; {} has none",
+                        other.kind().name()
+                    );
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -272,6 +362,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (config, out, false)
         }
     };
+    if config.dataset.is_text() {
+        return run_text(args, &config, out, resume);
+    }
     let run = config.check()?;
     let config = run.config();
     crate::attack_flags::warn_if_unbounded(run.threat(), "--eps");
@@ -333,6 +426,79 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if text {
         print_report(&report, &out);
     } else if json {
+        let mut value = serde_json::to_value(&report).expect("serialisable");
+        value["type"] = "report".into();
+        println!("{value}");
+    }
+    Ok(())
+}
+
+/// `harden train` on a text dataset.
+fn run_text(args: &TrainArgs, config: &TrainConfig, out: PathBuf, resume: bool) -> Result<()> {
+    let device = parse_device(&args.device).context("--device")?;
+    let text = !args.quiet && !args.json;
+    if text {
+        println!(
+            "training {} on {} with {}, {} epochs of {}, {} lr {}; vocabulary {}, max {} tokens; {}",
+            describe(&config.model),
+            config.dataset,
+            config.objective.name(),
+            config.epochs,
+            config.batch_size,
+            config.optimizer.name(),
+            config.lr,
+            config.text.vocab_size,
+            config.text.max_len,
+            harden_model::device::describe(&device)
+        );
+        println!("run directory: {}", out.display());
+    }
+    let options = RunOptions {
+        out: out.clone(),
+        resume,
+        devices: vec![device],
+        output: if text {
+            Output::Progress
+        } else {
+            Output::Quiet
+        },
+        on_epoch: None,
+    };
+    let report = harden_train::train_text(config, &options)?;
+    if text {
+        let e = &report.evaluation;
+        println!(
+            "best epoch {} on {} test texts: clean {} ({:.1} s training, {:.1} s evaluation)",
+            report.best_epoch,
+            e.samples,
+            percent(e.clean_accuracy),
+            report.train_seconds,
+            e.seconds
+        );
+        if let Some(b) = &e.embedding_pgd_white_box_bound {
+            println!(
+                "  embedding PGD-{} eps {} (white-box bound, not typed text): {}",
+                b.steps,
+                b.eps,
+                percent(b.robust_accuracy)
+            );
+        }
+        for a in &e.attacks {
+            println!(
+                "  {} ({}): accuracy under attack {}, success rate {}, {:.1}% words changed, {:.1} queries per text",
+                a.attack,
+                a.budget,
+                percent(a.accuracy_under_attack),
+                percent(a.success_rate),
+                a.words_changed_percent,
+                a.queries_per_text
+            );
+        }
+        println!(
+            "wrote {}/tokenizer.json, model.json, model.bpk, metrics.jsonl, report.json",
+            out.display()
+        );
+    } else if args.json {
         let mut value = serde_json::to_value(&report).expect("serialisable");
         value["type"] = "report".into();
         println!("{value}");

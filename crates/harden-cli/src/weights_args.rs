@@ -55,6 +55,9 @@ pub fn model_spec(
     hidden: Option<Vec<usize>>,
 ) -> Result<ModelSpec> {
     let kind = model.unwrap_or(base.kind());
+    if kind == base.kind() && hidden.is_none() {
+        return Ok(base.clone());
+    }
     let hidden = hidden.or_else(|| match base {
         ModelSpec::Mlp { hidden } if kind == ModelKind::Mlp => Some(hidden.clone()),
         _ => None,

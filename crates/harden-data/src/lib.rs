@@ -10,6 +10,7 @@
 //! - [`csv`]: sklearn-style CSV (`n_samples,n_features,class names...` header) and plain CSV with
 //!   a named or last label column.
 //! - [`tsv`]: text classification TSV (`label<TAB>text` with a header, extra columns allowed).
+//! - [`tokenizer`]: the WordPiece tokenizer of text datasets and padded token batches.
 //! - [`embedded`]: the UCI digits and breast-cancer tables compiled into the crate.
 //! - [`source`]: the dataset names the `harden` CLI accepts and how each one is loaded.
 //! - [`split`] and [`scaler`]: seeded shuffles, stratified splits, min-max scaling fitted on the
@@ -34,6 +35,7 @@ pub mod scaler;
 pub mod source;
 pub mod split;
 pub mod testing;
+pub mod tokenizer;
 pub mod tsv;
 
 pub use batch::{ArrayBatch, ArrayBatcher, ArrayItem, Batches, Inputs, Layout, RankBatches};
@@ -41,3 +43,4 @@ pub use dataset::{ArrayDataset, TextDataset};
 pub use error::DataError;
 pub use scaler::MinMaxScaler;
 pub use source::{DatasetSource, Splits};
+pub use tokenizer::{TextTokenizer, TokenBatch};

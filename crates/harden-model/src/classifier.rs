@@ -5,7 +5,11 @@ use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::{MadryCnn, MadryCnnConfig, Mlp, MlpConfig, ModelError, SmallCnn, SmallCnnConfig};
+use crate::text::TextModelConfig;
+use crate::{
+    BagOfEmbeddingsConfig, MadryCnn, MadryCnnConfig, Mlp, MlpConfig, ModelError, SmallCnn,
+    SmallCnnConfig, TextTransformerConfig,
+};
 
 /// A classifier harden can train, evaluate, attack and save: any burn [`Module`] with a
 /// forward pass from float inputs to logits (`#[derive(Module)]` provides both supertraits).
@@ -41,11 +45,27 @@ pub enum ModelKind {
     SmallCnn,
     /// The Madry et al. MNIST CNN ([`MadryCnn`]).
     MadryCnn,
+    /// A Transformer encoder over tokens ([`TextTransformer`](crate::TextTransformer)).
+    TextTransformer,
+    /// The mean of token embeddings and a linear head
+    /// ([`BagOfEmbeddings`](crate::BagOfEmbeddings)).
+    BagOfEmbeddings,
 }
 
 impl ModelKind {
     /// Every built-in architecture, in the order `harden info` lists them.
-    pub const ALL: [ModelKind; 3] = [Self::Mlp, Self::SmallCnn, Self::MadryCnn];
+    pub const ALL: [ModelKind; 5] = [
+        Self::Mlp,
+        Self::SmallCnn,
+        Self::MadryCnn,
+        Self::TextTransformer,
+        Self::BagOfEmbeddings,
+    ];
+
+    /// Whether the architecture reads token sequences (a text dataset).
+    pub fn is_text(self) -> bool {
+        matches!(self, Self::TextTransformer | Self::BagOfEmbeddings)
+    }
 
     /// The name the CLI and configuration files use.
     pub fn name(self) -> String {
@@ -93,6 +113,46 @@ pub enum ModelSpec {
     SmallCnn,
     /// The Madry et al. MNIST CNN.
     MadryCnn,
+    /// A Transformer encoder over tokens.
+    TextTransformer {
+        /// Embedding and model width.
+        #[serde(default = "text_width")]
+        width: usize,
+        /// Encoder layers.
+        #[serde(default = "text_layers")]
+        layers: usize,
+        /// Attention heads.
+        #[serde(default = "text_heads")]
+        heads: usize,
+        /// Feed-forward width.
+        #[serde(default = "text_ff")]
+        ff: usize,
+        /// Dropout inside the encoder.
+        #[serde(default = "text_dropout")]
+        dropout: f64,
+    },
+    /// Mean of token embeddings and a linear head.
+    BagOfEmbeddings {
+        /// Embedding width.
+        #[serde(default = "text_width")]
+        width: usize,
+    },
+}
+
+fn text_width() -> usize {
+    64
+}
+fn text_layers() -> usize {
+    2
+}
+fn text_heads() -> usize {
+    4
+}
+fn text_ff() -> usize {
+    128
+}
+fn text_dropout() -> f64 {
+    0.1
 }
 
 impl Default for ModelSpec {
@@ -112,6 +172,16 @@ impl From<ModelKind> for ModelSpec {
             },
             ModelKind::SmallCnn => Self::SmallCnn,
             ModelKind::MadryCnn => Self::MadryCnn,
+            ModelKind::TextTransformer => Self::TextTransformer {
+                width: text_width(),
+                layers: text_layers(),
+                heads: text_heads(),
+                ff: text_ff(),
+                dropout: text_dropout(),
+            },
+            ModelKind::BagOfEmbeddings => Self::BagOfEmbeddings {
+                width: text_width(),
+            },
         }
     }
 }
@@ -123,7 +193,54 @@ impl ModelSpec {
             Self::Mlp { .. } => ModelKind::Mlp,
             Self::SmallCnn => ModelKind::SmallCnn,
             Self::MadryCnn => ModelKind::MadryCnn,
+            Self::TextTransformer { .. } => ModelKind::TextTransformer,
+            Self::BagOfEmbeddings { .. } => ModelKind::BagOfEmbeddings,
         }
+    }
+
+    /// The text model configuration for a vocabulary of `vocab_size` tokens, sequences of at
+    /// most `max_len` tokens and `num_outputs` logits.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidConfig`] for an architecture that does not read tokens, or sizes
+    /// its `check` refuses.
+    pub fn text_config(
+        &self,
+        vocab_size: usize,
+        max_len: usize,
+        num_outputs: usize,
+    ) -> Result<TextModelConfig, ModelError> {
+        let config = match *self {
+            Self::TextTransformer {
+                width,
+                layers,
+                heads,
+                ff,
+                dropout,
+            } => TextModelConfig::TextTransformer(
+                TextTransformerConfig::new(vocab_size, max_len, num_outputs)
+                    .with_width(width)
+                    .with_layers(layers)
+                    .with_heads(heads)
+                    .with_ff(ff)
+                    .with_dropout(dropout),
+            ),
+            Self::BagOfEmbeddings { width } => TextModelConfig::BagOfEmbeddings(
+                BagOfEmbeddingsConfig::new(vocab_size, num_outputs).with_width(width),
+            ),
+            _ => {
+                return Err(ModelError::InvalidConfig {
+                    model: "model",
+                    message: format!(
+                        "{} does not read text; text datasets need text-transformer or bag-of-embeddings",
+                        self.kind().name()
+                    ),
+                });
+            }
+        };
+        config.check()?;
+        Ok(config)
     }
 
     /// `kind` with MLP widths `hidden` (when given; other architectures have none).
@@ -173,6 +290,15 @@ impl ModelSpec {
             }
             Self::MadryCnn => {
                 ModelConfig::MadryCnn(MadryCnnConfig::new(image("madry-cnn")?, num_outputs))
+            }
+            Self::TextTransformer { .. } | Self::BagOfEmbeddings { .. } => {
+                return Err(ModelError::InvalidConfig {
+                    model: "model",
+                    message: format!(
+                        "{} reads token sequences; it needs a text dataset (tsv:PATH)",
+                        self.kind().name()
+                    ),
+                });
             }
         };
         config.check()?;

@@ -5,6 +5,9 @@
 //! - [`SmallCnnConfig`] / [`SmallCnn`]: the MNIST CNN of fast adversarial training
 //!   (Wong, Rice & Kolter 2020).
 //! - [`MadryCnnConfig`] / [`MadryCnn`]: the MNIST CNN of Madry et al. 2018.
+//! - [`TextTransformerConfig`] / [`TextTransformer`] and [`BagOfEmbeddingsConfig`] /
+//!   [`BagOfEmbeddings`]: text classifiers over token ids, behind [`TextClassifier`], whose
+//!   forward pass starts from token embeddings for attacks in embedding space.
 //! - [`Classifier`]: the interface the trainer, the store and evaluation take; the built-in
 //!   networks implement it, and so can a user's own burn module.
 //! - [`ModelKind`] / [`ModelSpec`] / [`ModelConfig`] / [`Model`]: any built-in network, chosen
@@ -25,6 +28,7 @@ pub mod device;
 mod error;
 mod mlp;
 pub mod store;
+pub mod text;
 
 pub use classifier::{Classifier, Model, ModelConfig, ModelKind, ModelSpec, default_hidden};
 pub use cnn::{MadryCnn, MadryCnnConfig, SmallCnn, SmallCnnConfig};
@@ -32,3 +36,7 @@ pub use device::{DeviceError, parse_device, parse_devices};
 pub use error::ModelError;
 pub use mlp::{MAX_PARAMS, Mlp, MlpConfig};
 pub use store::WeightsFormat;
+pub use text::{
+    BagOfEmbeddings, BagOfEmbeddingsConfig, TextClassifier, TextModel, TextModelConfig,
+    TextTransformer, TextTransformerConfig,
+};

@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+use burn::module::{Module, ModuleDisplay};
 use burn::store::{
     ApplyResult, BurnToPyTorchAdapter, BurnpackStore, FloatCastAdapter, ModuleAdapter,
     ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
@@ -70,10 +71,10 @@ impl WeightsFormat {
 }
 
 /// burn-name prefix patterns to PyTorch-name prefixes (`to_pytorch`) or back.
-fn prefix_patterns<M: Classifier>(model: &M, to_pytorch: bool) -> Vec<(String, String)> {
-    model
-        .pytorch_names()
-        .into_iter()
+fn prefix_patterns(names: &[(String, String)], to_pytorch: bool) -> Vec<(String, String)> {
+    names
+        .iter()
+        .cloned()
         .map(|(burn, torch)| {
             let (from, to) = if to_pytorch {
                 (burn, torch)
@@ -104,6 +105,21 @@ pub fn save<M: Classifier>(
     path: &Path,
     format: WeightsFormat,
 ) -> Result<(), ModelError> {
+    save_module(model, &model.pytorch_names(), path, format)
+}
+
+/// Saves any burn module as [`save`] does, with `pytorch_names` (burn-name prefixes to
+/// PyTorch-name prefixes) for safetensors files.
+///
+/// # Errors
+///
+/// As [`save`].
+pub fn save_module<M: Module + ModuleDisplay>(
+    model: &M,
+    pytorch_names: &[(String, String)],
+    path: &Path,
+    format: WeightsFormat,
+) -> Result<(), ModelError> {
     if format == WeightsFormat::PytorchPickle {
         return Err(ModelError::Save {
             path: path.to_path_buf(),
@@ -126,7 +142,7 @@ pub fn save<M: Classifier>(
                     .overwrite(true)
                     .skip_enum_variants(true)
                     .with_to_adapter(BurnToPyTorchAdapter);
-                for (from, to) in prefix_patterns(model, true) {
+                for (from, to) in prefix_patterns(pytorch_names, true) {
                     store = store.with_key_remapping(from, to);
                 }
                 Ok(model.save_into(&mut store)?)
@@ -149,7 +165,22 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// [`ModelError::Load`] when the file is missing or unreadable, [`ModelError::Mismatch`] when
 /// its tensors do not match the model (names each missing, unexpected or wrongly shaped one).
-pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
+pub fn load<M: Classifier>(model: M, path: &Path) -> Result<M, ModelError> {
+    let names = model.pytorch_names();
+    load_module(model, &names, path)
+}
+
+/// Loads weights into any burn module as [`load`] does, with `pytorch_names` as in
+/// [`save_module`].
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn load_module<M: Module + ModuleDisplay>(
+    mut model: M,
+    pytorch_names: &[(String, String)],
+    path: &Path,
+) -> Result<M, ModelError> {
     let format = WeightsFormat::from_path(path)?;
     let load_err = |message: String| ModelError::Load {
         path: path.to_path_buf(),
@@ -175,7 +206,7 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
                 .allow_partial(true)
                 .skip_enum_variants(true)
                 .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
-            for (from, to) in prefix_patterns(&model, false) {
+            for (from, to) in prefix_patterns(pytorch_names, false) {
                 store = store.with_key_remapping(from, to);
             }
             model
@@ -189,7 +220,7 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
                 .validate(false)
                 .allow_partial(true)
                 .map_indices_contiguous(false);
-            for (from, to) in prefix_patterns(&model, false) {
+            for (from, to) in prefix_patterns(pytorch_names, false) {
                 store = store.with_key_remapping(from, to);
             }
             model
@@ -205,7 +236,7 @@ pub fn load<M: Classifier>(mut model: M, path: &Path) -> Result<M, ModelError> {
 /// Checks the loaded weights: every float tensor `F32` (burnpack and safetensors files of
 /// another float type were cast on load, as PyTorch's `load_state_dict` does; burn-store's `.pt`
 /// reader cannot cast) and every value finite.
-fn check_values<M: Classifier>(path: &Path, model: &M) -> Result<(), ModelError> {
+fn check_values<M: Module>(path: &Path, model: &M) -> Result<(), ModelError> {
     let refuse = |message: String| ModelError::Load {
         path: path.to_path_buf(),
         message,

@@ -57,3 +57,48 @@ fn backends_agree_with_flex() {
     }
     eprintln!("forward and backward agree on: {}", ran.join(", "));
 }
+
+/// Logits and the gradient of the summed logits with respect to a perturbation of the token
+/// embeddings, of a text Transformer on `device`.
+fn text_forward_backward(
+    weights: &harden_model::TextTransformer,
+    seqs: &[Vec<u32>],
+    device: &Device,
+) -> (Vec<f32>, Vec<f32>) {
+    use harden_model::TextClassifier;
+    let model = weights.clone().to_device(device);
+    let batch = harden_data::TokenBatch::new(seqs, device);
+    let emb = model.embed(batch.ids);
+    let delta = emb.zeros_like().autodiff().require_grad();
+    let logits = model.logits_embedded(emb.autodiff() + delta.clone(), batch.pad);
+    let grads = logits.clone().sum().backward();
+    (values(logits), values(delta.grad(&grads).unwrap()))
+}
+
+#[test]
+fn text_transformer_agrees_with_flex() {
+    let flex = Device::flex();
+    flex.seed(5);
+    let model = harden_model::TextTransformerConfig::new(60, 16, 2)
+        .with_width(16)
+        .with_ff(32)
+        .init(&flex)
+        .valid();
+    let seqs = vec![
+        vec![3, 9, 27, 4, 5],
+        vec![11, 2],
+        vec![59, 58, 57, 56, 55, 54, 53],
+    ];
+    let (logits, grad) = text_forward_backward(&model, &seqs, &flex);
+    let mut ran = vec!["flex"];
+    for name in ["ndarray", "wgpu", "cuda"] {
+        let Some(device) = test_device(name) else {
+            continue;
+        };
+        let (l, g) = text_forward_backward(&model, &seqs, &device);
+        assert_close(&format!("{name} text logits"), &l, &logits);
+        assert_close(&format!("{name} embedding gradient"), &g, &grad);
+        ran.push(name);
+    }
+    eprintln!("the text Transformer agrees on: {}", ran.join(", "));
+}

@@ -127,6 +127,8 @@ pub struct TrainConfig {
     pub eval_steps: usize,
     /// PGD restarts of the final evaluation (a sample is robust only if it survives all).
     pub eval_restarts: usize,
+    /// Settings of text runs only (`[text]`): vocabulary, length, FreeLB and attack budgets.
+    pub text: crate::text::TextSettings,
 }
 
 impl Default for TrainConfig {
@@ -161,6 +163,7 @@ impl Default for TrainConfig {
             eval_samples: None,
             eval_steps: 20,
             eval_restarts: 1,
+            text: crate::text::TextSettings::default(),
         }
     }
 }
@@ -234,6 +237,9 @@ impl TrainConfig {
                 beta: self.beta,
                 attack,
             },
+            ObjectiveKind::Freelb | ObjectiveKind::A2t => {
+                unreachable!("text objectives are refused by check")
+            }
         }
     }
 
@@ -245,6 +251,14 @@ impl TrainConfig {
     ///
     /// [`TrainError::Param`] naming the key, the value and what it expects.
     pub fn check(self) -> Result<Run, TrainError> {
+        if matches!(self.objective, ObjectiveKind::Freelb | ObjectiveKind::A2t) {
+            return Err(ParamError {
+                name: "objective",
+                value: self.objective.name(),
+                expected: "clean, pgd, fgsm-rs or trades for image and table data (freelb and a2t train text models, on a tsv: dataset)",
+            }
+            .into());
+        }
         let threat = ThreatModel::new(self.norm, self.eps)?;
         if let Some(alpha) = self.alpha {
             check_finite_positive("alpha", alpha)?;

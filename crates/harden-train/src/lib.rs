@@ -40,6 +40,7 @@ pub mod report;
 pub mod run_dir;
 pub mod schedule;
 pub mod step;
+pub mod text;
 pub mod trainer;
 
 pub use config::{OptimizerKind, Run, ScheduleKind, TrainConfig};
@@ -47,4 +48,5 @@ pub use error::TrainError;
 pub use harden_adversarial::{Norm, ObjectiveKind};
 pub use report::TrainReport;
 pub use run_dir::{RunDir, default_run_dir, run_config};
+pub use text::{TextReport, TextSettings, train_text};
 pub use trainer::{Output, RunData, RunOptions, fit, train};

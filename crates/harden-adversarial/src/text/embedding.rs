@@ -1,0 +1,303 @@
+//! Attacks and training objectives in the token-embedding space of a text classifier.
+//!
+//! The perturbation is always a leaf tensor added to the embeddings (burn panics on
+//! `require_grad` of a non-leaf), and padding positions are never perturbed.
+
+use burn::tensor::{Bool, Int, Tensor};
+
+use crate::AttackRng;
+use crate::error::{ParamError, check_at_least_one, check_finite_non_negative};
+use crate::loss::{correct, cross_entropy};
+use crate::text::EmbeddingModel;
+
+/// `1` at real tokens, `0` at padding, shaped `[N, L, 1]` to scale embeddings.
+pub fn keep_mask(pad: Tensor<2, Bool>) -> Tensor<3> {
+    pad.bool_not().float().unsqueeze_dim(2)
+}
+
+/// Projects each token's perturbation onto the L2 ball of radius `eps`.
+///
+/// # Shapes
+///
+/// - `delta`: `[N, L, E]`; output: the same.
+pub fn project_per_token(delta: Tensor<3>, eps: f64) -> Tensor<3> {
+    let norms = delta.clone().powi_scalar(2).sum_dim(2).sqrt(); // [N, L, 1]
+    let scale = norms
+        .add_scalar(1e-12)
+        .recip()
+        .mul_scalar(eps)
+        .clamp_max(1.0);
+    delta * scale
+}
+
+/// `g` divided by its L2 norm per token (0 where the gradient is 0).
+fn per_token_unit(g: Tensor<3>) -> Tensor<3> {
+    let norms = g.clone().powi_scalar(2).sum_dim(2).sqrt();
+    g / norms.add_scalar(1e-12)
+}
+
+/// `g` divided by its L2 norm over each whole sample `[L, E]`.
+fn per_sample_unit(g: Tensor<3>) -> Tensor<3> {
+    let norms = g.clone().powi_scalar(2).sum_dim(2).sum_dim(1).sqrt();
+    g / norms.add_scalar(1e-12)
+}
+
+/// The gradient of the summed cross-entropy with respect to `delta` at `embeddings + delta`.
+fn delta_gradient<M: EmbeddingModel + ?Sized>(
+    model: &M,
+    embeddings: Tensor<3>,
+    delta: Tensor<3>,
+    pad: Tensor<2, Bool>,
+    labels: Tensor<1, Int>,
+) -> (Tensor<3>, Tensor<1, Bool>) {
+    let delta = delta.detach().autodiff().require_grad();
+    let logits = model.logits_embedded(embeddings.autodiff() + delta.clone(), pad);
+    let still_correct = correct(logits.clone().detach(), labels.clone());
+    let loss = cross_entropy(logits, labels).sum();
+    let grad = delta
+        .grad(&loss.backward())
+        .map(crate::attack::zero_non_finite)
+        .unwrap_or_else(|| delta.detach().without_autodiff().zeros_like());
+    (grad.without_autodiff(), still_correct.without_autodiff())
+}
+
+/// PGD on token embeddings inside a per-token L2 ball of radius `eps`, padding masked.
+///
+/// A white-box upper bound of the embedding threat model: no typed text corresponds to these
+/// embeddings, so robustness to it is not a claim about edits a user can make.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EmbeddingPgd {
+    eps: f64,
+    steps: usize,
+    step_size: f64,
+    random_start: bool,
+}
+
+impl EmbeddingPgd {
+    /// `steps` steps of `step_size` (each step moves every token by `step_size` along its own
+    /// normalised gradient), projected onto per-token balls of radius `eps`; with
+    /// `random_start`, from a uniform point of each token's ball.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] naming `eps` or `step_size` when negative or not finite, `steps` when 0.
+    pub fn new(
+        eps: f64,
+        steps: usize,
+        step_size: f64,
+        random_start: bool,
+    ) -> Result<Self, ParamError> {
+        check_finite_non_negative("eps", eps)?;
+        check_finite_non_negative("step_size", step_size)?;
+        check_at_least_one("steps", steps)?;
+        Ok(Self {
+            eps,
+            steps,
+            step_size,
+            random_start,
+        })
+    }
+
+    /// The ball radius per token.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// Number of steps.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Runs the attack on the detached `embeddings`; returns the final perturbation and, per
+    /// sample, whether every iterate (the start included) was still classified as `labels`
+    /// (the honest robust-accuracy count: a sample fooled at any step counts as broken).
+    ///
+    /// # Shapes
+    ///
+    /// - `embeddings`: `[N, L, E]`; `pad`: `[N, L]`; `labels`: `[N]`.
+    /// - outputs: `[N, L, E]` (zero at padding, each token's norm at most `eps`) and `[N]`.
+    pub fn perturb<M: EmbeddingModel + ?Sized>(
+        &self,
+        model: &M,
+        embeddings: Tensor<3>,
+        pad: Tensor<2, Bool>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> (Tensor<3>, Tensor<1, Bool>) {
+        let embeddings = embeddings.detach().without_autodiff();
+        let (pad, labels) = (pad.without_autodiff(), labels.without_autodiff());
+        let device = embeddings.device();
+        let keep = keep_mask(pad.clone());
+        let mut delta = if self.random_start && self.eps > 0.0 {
+            let dims = embeddings.dims();
+            let direction = per_token_unit(rng.normal(dims, &device));
+            let radius = rng.uniform([dims[0], dims[1], 1], 0.0, self.eps as f32, &device);
+            direction * radius * keep.clone()
+        } else {
+            embeddings.zeros_like()
+        };
+        let mut robust: Option<Tensor<1, Bool>> = None;
+        for _ in 0..self.steps {
+            let (g, ok) = delta_gradient(
+                model,
+                embeddings.clone(),
+                delta.clone(),
+                pad.clone(),
+                labels.clone(),
+            );
+            robust = Some(match robust {
+                Some(r) => r.bool_and(ok),
+                None => ok,
+            });
+            let step = per_token_unit(g).mul_scalar(self.step_size);
+            delta = project_per_token(delta + step, self.eps) * keep.clone();
+        }
+        let last = correct(
+            model
+                .logits_embedded(embeddings + delta.clone(), pad)
+                .detach(),
+            labels,
+        );
+        let robust = robust.map_or(last.clone(), |r| r.bool_and(last));
+        (delta.detach(), robust)
+    }
+}
+
+/// FreeLB (Zhu et al. 2020) settings: `steps` ascent steps of `adv_lr` on the perturbation,
+/// normalised per sample, from a uniform start of magnitude `init_mag`, projected onto the
+/// per-sample L2 ball of radius `max_norm` (0: unbounded, as in the paper's default).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FreeLb {
+    steps: usize,
+    adv_lr: f64,
+    init_mag: f64,
+    max_norm: f64,
+}
+
+impl FreeLb {
+    /// FreeLB with the given settings; the paper uses 2-3 steps and `adv_lr` 0.1.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] naming a negative or non-finite value, or `steps` = 0.
+    pub fn new(
+        steps: usize,
+        adv_lr: f64,
+        init_mag: f64,
+        max_norm: f64,
+    ) -> Result<Self, ParamError> {
+        check_at_least_one("steps", steps)?;
+        check_finite_non_negative("adv_lr", adv_lr)?;
+        check_finite_non_negative("init_mag", init_mag)?;
+        check_finite_non_negative("max_norm", max_norm)?;
+        Ok(Self {
+            steps,
+            adv_lr,
+            init_mag,
+            max_norm,
+        })
+    }
+
+    /// The perturbations `delta_0 .. delta_{K-1}` FreeLB trains on, found with `attack_model`
+    /// (the model without parameter gradients, in evaluation mode).
+    ///
+    /// burn cannot keep a graph across several backward passes, so where FreeLB accumulates
+    /// the parameter gradients of each ascent step, harden finds the `K` perturbations first
+    /// and then trains on the mean of the `K` losses with one backward pass
+    /// ([`freelb_loss`]): the same gradient, at the cost of `K` extra forward passes.
+    ///
+    /// # Shapes
+    ///
+    /// As [`EmbeddingPgd::perturb`]; returns `K` tensors `[N, L, E]`.
+    pub fn perturbations<M: EmbeddingModel + ?Sized>(
+        &self,
+        attack_model: &M,
+        embeddings: Tensor<3>,
+        pad: Tensor<2, Bool>,
+        labels: Tensor<1, Int>,
+        rng: &mut AttackRng,
+    ) -> Vec<Tensor<3>> {
+        let embeddings = embeddings.detach().without_autodiff();
+        let (pad, labels) = (pad.without_autodiff(), labels.without_autodiff());
+        let device = embeddings.device();
+        let [n, len, width] = embeddings.dims();
+        let keep = keep_mask(pad.clone());
+        // Uniform in [-1, 1], scaled by init_mag / sqrt(tokens * width) per sample.
+        let tokens: Tensor<3> = keep.clone().sum_dim(1).reshape([n, 1, 1]);
+        let scale = tokens
+            .mul_scalar(width as f64)
+            .sqrt()
+            .recip()
+            .mul_scalar(self.init_mag);
+        let mut delta = (rng.uniform([n, len, width], -1.0, 1.0, &device) * scale) * keep.clone();
+        let mut deltas = Vec::with_capacity(self.steps);
+        for step in 0..self.steps {
+            deltas.push(delta.clone());
+            if step + 1 == self.steps {
+                break;
+            }
+            let (g, _) = delta_gradient(
+                attack_model,
+                embeddings.clone(),
+                delta.clone(),
+                pad.clone(),
+                labels.clone(),
+            );
+            delta = (delta + per_sample_unit(g).mul_scalar(self.adv_lr)) * keep.clone();
+            if self.max_norm > 0.0 {
+                let norms = delta.clone().powi_scalar(2).sum_dim(2).sum_dim(1).sqrt();
+                let factor = norms
+                    .add_scalar(1e-12)
+                    .recip()
+                    .mul_scalar(self.max_norm)
+                    .clamp_max(1.0);
+                delta = delta * factor;
+            }
+        }
+        deltas
+    }
+}
+
+/// The mean cross-entropy of `model` over the perturbed embeddings `embeddings + delta_k`,
+/// averaged over the `deltas` (FreeLB's objective; one `delta` gives embedding-PGD
+/// adversarial training). Returns the loss and the logits of the last perturbation.
+///
+/// # Shapes
+///
+/// - `embeddings`: `[N, L, E]` (with gradients to the embedding table); `deltas`: `K` of
+///   `[N, L, E]`; outputs: a scalar `[1]` and `[N, K_classes]`.
+///
+/// # Panics
+///
+/// Panics when `deltas` is empty.
+pub fn freelb_loss<M: EmbeddingModel + ?Sized>(
+    model: &M,
+    embeddings: Tensor<3>,
+    deltas: &[Tensor<3>],
+    pad: Tensor<2, Bool>,
+    labels: Tensor<1, Int>,
+) -> (Tensor<1>, Tensor<2>) {
+    assert!(!deltas.is_empty(), "FreeLB needs at least one perturbation");
+    let mut total: Option<Tensor<1>> = None;
+    let mut last = None;
+    for delta in deltas {
+        let delta = delta.clone().detach();
+        let delta = if embeddings.is_autodiff() {
+            delta.autodiff()
+        } else {
+            delta
+        };
+        let logits = model.logits_embedded(embeddings.clone() + delta, pad.clone());
+        let loss = cross_entropy(logits.clone(), labels.clone()).mean();
+        total = Some(match total {
+            Some(t) => t + loss,
+            None => loss,
+        });
+        last = Some(logits);
+    }
+    let k = deltas.len() as f64;
+    (
+        total.expect("non-empty").div_scalar(k),
+        last.expect("non-empty"),
+    )
+}

@@ -1,0 +1,149 @@
+//! `harden eval RUN --suite text`: a text run's model under the embedding, token and character
+//! attacks, with TextAttack's summary, and the attacked texts side by side.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use harden_model::parse_device;
+use harden_train::text::{TextEvaluation, evaluate_text, load_text_run};
+use serde::Serialize;
+
+/// The JSON report of `harden eval --suite text`.
+#[derive(Debug, Serialize)]
+struct Report {
+    harden: &'static str,
+    run: PathBuf,
+    dataset: String,
+    split: &'static str,
+    device: String,
+    evaluation: TextEvaluation,
+}
+
+/// Marks the edits of `adversarial` against `original` word by word: `[old->new]`.
+fn marked(original: &str, adversarial: &str) -> String {
+    let a: Vec<&str> = original.split_whitespace().collect();
+    let b: Vec<&str> = adversarial.split_whitespace().collect();
+    if a.len() != b.len() {
+        return adversarial.to_string();
+    }
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| {
+            if x == y {
+                (*y).to_string()
+            } else {
+                format!("[{x}->{y}]")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One TSV field: tabs and line breaks become spaces.
+fn field(s: &str) -> String {
+    s.replace(['\t', '\n', '\r'], " ")
+}
+
+/// Runs the text suite on the run in `dir`.
+pub fn run(
+    dir: &Path,
+    samples: Option<usize>,
+    eps: Option<f64>,
+    device: &str,
+    report_path: Option<&Path>,
+    examples_path: Option<&Path>,
+) -> Result<()> {
+    for (flag, path) in [("--report", report_path), ("--examples", examples_path)] {
+        if let Some(p) = path {
+            crate::output::check_destination(flag, p)?;
+        }
+    }
+    if !dir.is_dir() {
+        bail!(
+            "--suite text evaluates a text run directory of harden train; {} is not a directory",
+            dir.display()
+        );
+    }
+    let device = parse_device(device).context("--device")?;
+    let (mut config, tokenizer, model) = load_text_run(dir, &device)?;
+    if let Some(e) = eps {
+        if !(e.is_finite() && e > 0.0) {
+            bail!("invalid --eps {e}: expected a positive number (the per-token L2 radius)");
+        }
+        config.eps = e;
+    }
+    let (_, test) = config
+        .dataset
+        .load_text()
+        .with_context(|| format!("the test split of {}", config.dataset))?;
+    let n = samples.unwrap_or(test.len()).min(test.len());
+    if n == 0 {
+        bail!("invalid --samples 0: expected at least 1");
+    }
+    let (evaluation, examples) = evaluate_text(&model, &tokenizer, &test, &config, n, &device);
+    if let Some(path) = examples_path {
+        let mut tsv = String::from(
+            "attack\tlabel\tclean_correct\tsuccess\twords_changed\tqueries\toriginal\tadversarial\tedits\n",
+        );
+        for (attack, list) in &examples {
+            for e in list.iter().filter(|e| e.clean_correct) {
+                let edits: Vec<String> = e.edits.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+                tsv.push_str(&format!(
+                    "{attack}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    e.label,
+                    e.clean_correct,
+                    e.success,
+                    e.words_changed,
+                    e.queries,
+                    field(&e.original),
+                    field(&marked(&e.original, &e.adversarial)),
+                    field(&edits.join(" "))
+                ));
+            }
+        }
+        harden_model::atomic::write_bytes(path, tsv.as_bytes())
+            .with_context(|| format!("--examples {}", path.display()))?;
+    }
+    let report = Report {
+        harden: env!("CARGO_PKG_VERSION"),
+        run: dir.to_path_buf(),
+        dataset: config.dataset.to_string(),
+        split: "test",
+        device: harden_model::device::describe(&device),
+        evaluation,
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    match report_path {
+        Some(path) => {
+            harden_model::atomic::write_bytes(path, json.as_bytes())
+                .with_context(|| format!("--report {}", path.display()))?;
+            let e = &report.evaluation;
+            println!(
+                "{}: clean {:.4} on {} texts",
+                dir.display(),
+                e.clean_accuracy,
+                e.samples
+            );
+            for a in &e.attacks {
+                println!(
+                    "  {} ({}): accuracy under attack {:.4}, success rate {:.4}",
+                    a.attack, a.budget, a.accuracy_under_attack, a.success_rate
+                );
+            }
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_are_marked_word_by_word() {
+        assert_eq!(marked("a good day", "a goid day"), "a [good->goid] day");
+        assert_eq!(marked("a b", "a b"), "a b");
+        assert_eq!(field("x\ty\nz"), "x y z");
+    }
+}

@@ -1,0 +1,281 @@
+//! The subword tokenizer of text datasets: WordPiece from HF `tokenizers`, trained on the
+//! training split only and saved as a `tokenizer.json` that Python's `tokenizers` loads as is.
+//!
+//! Texts are lower-cased and split on whitespace and punctuation (BERT's normaliser and
+//! pre-tokenizer), then into WordPiece subwords. Id 0 is `[PAD]`, id 1 is `[UNK]`; no other
+//! special token is added, and the classifiers pool over the tokens themselves.
+
+use std::path::Path;
+
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::normalizers::bert::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::{AddedToken, Tokenizer};
+
+use crate::DataError;
+
+/// The padding token, id [`PAD_ID`].
+pub const PAD: &str = "[PAD]";
+/// The unknown-token token, id [`UNK_ID`].
+pub const UNK: &str = "[UNK]";
+/// Id of [`PAD`].
+pub const PAD_ID: u32 = 0;
+/// Id of [`UNK`].
+pub const UNK_ID: u32 = 1;
+/// The smallest vocabulary accepted: the special tokens and a useful alphabet.
+pub const MIN_VOCAB: usize = 64;
+/// The largest vocabulary accepted.
+pub const MAX_VOCAB: usize = 1 << 20;
+
+/// A trained WordPiece tokenizer.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .finish()
+    }
+}
+
+fn tokenizer_error(what: &str, e: impl std::fmt::Display) -> DataError {
+    DataError::InvalidArgument {
+        what: "tokenizer",
+        message: format!("{what}: {e}"),
+    }
+}
+
+impl TextTokenizer {
+    /// Trains a WordPiece vocabulary of at most `vocab_size` tokens (special tokens included) on
+    /// `texts`; subwords seen fewer than twice are left out.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] when `vocab_size` is outside
+    /// [`MIN_VOCAB`]`..=`[`MAX_VOCAB`], `texts` is empty, or training fails.
+    pub fn train(texts: &[String], vocab_size: usize) -> Result<Self, DataError> {
+        if !(MIN_VOCAB..=MAX_VOCAB).contains(&vocab_size) {
+            return Err(DataError::InvalidArgument {
+                what: "vocabulary size",
+                message: format!("expected {MIN_VOCAB} to {MAX_VOCAB}, got {vocab_size}"),
+            });
+        }
+        if texts.is_empty() {
+            return Err(DataError::InvalidArgument {
+                what: "tokenizer",
+                message: "no training texts".to_string(),
+            });
+        }
+        let mut inner = Tokenizer::new(
+            WordPiece::builder()
+                .unk_token(UNK.to_string())
+                .build()
+                .map_err(|e| tokenizer_error("WordPiece model", e))?,
+        );
+        inner
+            .with_normalizer(Some(BertNormalizer::default()))
+            .with_pre_tokenizer(Some(BertPreTokenizer))
+            .with_decoder(Some(WordPieceDecoder::default()));
+        let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(vec![
+                AddedToken::from(PAD, true),
+                AddedToken::from(UNK, true),
+            ])
+            .build()
+            .into();
+        inner
+            .train(&mut trainer, texts.iter())
+            .map_err(|e| tokenizer_error("training", e))?;
+        let tokenizer = Self { inner };
+        debug_assert_eq!(tokenizer.inner.token_to_id(PAD), Some(PAD_ID));
+        Ok(tokenizer)
+    }
+
+    /// Reads a `tokenizer.json` written by [`save`](Self::save) (or by HF `tokenizers`, if it
+    /// has `[PAD]` = 0 and `[UNK]` = 1).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Format`] naming `path` when the file cannot be read or parsed, or lacks the
+    /// special tokens at their ids.
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        let format = |message: String| DataError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| format(format!("not a readable tokenizer.json: {e}")))?;
+        for (token, id) in [(PAD, PAD_ID), (UNK, UNK_ID)] {
+            if inner.token_to_id(token) != Some(id) {
+                return Err(format(format!("expected the token {token} at id {id}")));
+            }
+        }
+        Ok(Self { inner })
+    }
+
+    /// Writes the tokenizer as JSON to `path`, atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        let json = self
+            .inner
+            .to_string(true)
+            .map_err(|e| tokenizer_error("serialising", e))?;
+        crate::atomic::write_bytes(path, json.as_bytes()).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Number of tokens, special tokens included; ids are `0..vocab_size()`.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The token ids of `text`, at most `max_len` of them (at least 1: a text with no token
+    /// becomes `[UNK]`).
+    pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
+        let mut ids = match self.inner.encode(text, false) {
+            Ok(e) => e.get_ids().to_vec(),
+            // The WordPiece model cannot fail on a string; an unexpected failure reads as
+            // unknown rather than aborting an attack midway.
+            Err(_) => vec![UNK_ID],
+        };
+        ids.truncate(max_len.max(1));
+        if ids.is_empty() {
+            ids.push(UNK_ID);
+        }
+        ids
+    }
+
+    /// The text of `ids` (subwords joined, special tokens dropped).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
+    /// The token of `id`, if any.
+    pub fn token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The id of `token`, if it is in the vocabulary.
+    pub fn id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+}
+
+/// Token sequences padded to the longest one, as tensors.
+#[derive(Debug, Clone)]
+pub struct TokenBatch {
+    /// Token ids `[N, L]`, [`PAD_ID`] after each sequence's end.
+    pub ids: Tensor<2, Int>,
+    /// `[N, L]`, `true` at padding (burn's `mask_pad` convention).
+    pub pad: Tensor<2, Bool>,
+}
+
+impl TokenBatch {
+    /// Pads `sequences` with [`PAD_ID`] to the longest one (at least 1 token) on `device`.
+    pub fn new(sequences: &[Vec<u32>], device: &Device) -> Self {
+        let n = sequences.len();
+        let len = sequences.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut ids = vec![i64::from(PAD_ID); n * len];
+        let mut pad = vec![true; n * len];
+        for (row, seq) in sequences.iter().enumerate() {
+            for (col, &id) in seq.iter().enumerate() {
+                ids[row * len + col] = i64::from(id);
+                pad[row * len + col] = false;
+            }
+        }
+        Self {
+            ids: Tensor::from_data(TensorData::new(ids, [n, len]), device),
+            pad: Tensor::from_data(TensorData::new(pad, [n, len]), device),
+        }
+    }
+
+    /// Number of sequences `N`.
+    pub fn len(&self) -> usize {
+        self.ids.dims()[0]
+    }
+
+    /// Whether the batch holds no sequence.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> Vec<String> {
+        [
+            "the movie was great and the acting was great",
+            "the food was terrible and the service was terrible",
+            "great value, great case",
+            "terrible battery, terrible phone",
+            "I loved the movie",
+            "I hated the food",
+        ]
+        .iter()
+        .cycle()
+        .take(60)
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    #[test]
+    fn round_trip_through_a_file_gives_the_same_ids() {
+        let tok = TextTokenizer::train(&corpus(), 100).unwrap();
+        assert!(tok.vocab_size() <= 100 && tok.vocab_size() > 10);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        tok.save(&path).unwrap();
+        let again = TextTokenizer::load(&path).unwrap();
+        let text = "The acting was GREAT, the food terrible";
+        let ids = tok.encode(text, 64);
+        assert_eq!(ids, again.encode(text, 64));
+        assert_eq!(tok.decode(&ids), "the acting was great, the food terrible");
+        assert!(!ids.contains(&UNK_ID));
+    }
+
+    #[test]
+    fn unseen_words_become_subwords_or_unknown_and_are_truncated() {
+        let tok = TextTokenizer::train(&corpus(), 100).unwrap();
+        let ids = tok.encode("greatness zzzqqq ☃", 64);
+        assert!(!ids.is_empty());
+        assert!(ids.iter().all(|&i| (i as usize) < tok.vocab_size()));
+        assert!(ids.contains(&UNK_ID), "{ids:?}");
+        assert_eq!(tok.encode("great great great great", 2).len(), 2);
+        assert_eq!(tok.encode("   ", 8), vec![UNK_ID]);
+    }
+
+    #[test]
+    fn bad_sizes_and_files_are_refused() {
+        assert!(TextTokenizer::train(&corpus(), 10).is_err());
+        assert!(TextTokenizer::train(&[], 100).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+    }
+
+    #[test]
+    fn batches_are_padded_to_the_longest_sequence() {
+        let b = TokenBatch::new(&[vec![5, 6, 7], vec![8]], &Device::flex());
+        assert_eq!(b.ids.dims(), [2, 3]);
+        let pad: Vec<bool> = b.pad.into_data().try_to_vec::<bool>().unwrap();
+        assert_eq!(pad, vec![false, false, false, false, true, true]);
+    }
+}

@@ -1,0 +1,150 @@
+//! Text runs on the real sentiment sentences: a Transformer learns, and the attacks a user
+//! can type change its predictions within their budgets.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use harden_adversarial::text::{TextOracle, text_margin};
+use harden_data::source::DatasetSource;
+use harden_data::testing::data_dir;
+use harden_model::ModelSpec;
+use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, train_text};
+use harden_train::trainer::RunOptions;
+use harden_train::{ObjectiveKind, Output, TrainConfig};
+
+fn options(out: &Path) -> RunOptions {
+    RunOptions {
+        out: out.to_path_buf(),
+        resume: false,
+        devices: vec![Device::flex()],
+        output: Output::Quiet,
+        on_epoch: None,
+    }
+}
+
+fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        dataset: DatasetSource::Tsv(data.join("text/sentiment-labelled-sentences/all.tsv")),
+        model: ModelSpec::TextTransformer {
+            width: 32,
+            layers: 1,
+            heads: 2,
+            ff: 64,
+            dropout: 0.1,
+        },
+        objective,
+        eps: 0.5,
+        steps: 2,
+        epochs,
+        batch_size: 32,
+        lr: 2e-3,
+        eval_samples: Some(60),
+        eval_steps: 5,
+        text: TextSettings {
+            vocab_size: 3000,
+            max_len: 48,
+            max_words: 3,
+            max_flips: 3,
+            ..TextSettings::default()
+        },
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = sentiment(&data, ObjectiveKind::Clean, 6);
+    let report = train_text(&config, &options(&out)).unwrap();
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "model.json",
+        "model.bpk",
+        "metrics.jsonl",
+        "report.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let best = &report.epochs[report.best_epoch - 1];
+    assert!(
+        best.valid_accuracy > 0.68,
+        "validation accuracy {}",
+        best.valid_accuracy
+    );
+
+    // The run reads back to the same model and tokenizer.
+    let device = Device::flex();
+    let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
+    let (_, test) = config.dataset.load_text().unwrap();
+    let (eval, examples) = evaluate_text(&model, &tokenizer, &test, &config, 60, &device);
+    assert!((eval.clean_accuracy - report.evaluation.clean_accuracy).abs() < 1e-9);
+    assert!(
+        eval.clean_accuracy > 0.6,
+        "test accuracy {}",
+        eval.clean_accuracy
+    );
+
+    let oracle = Oracle {
+        model: &model,
+        tokenizer: &tokenizer,
+        max_len: config.text.max_len,
+        device: device.clone(),
+    };
+    for (attack, list) in &examples {
+        let budget = if attack == "deepwordbug" { 3 } else { 3 };
+        let mut successes = 0;
+        for e in list {
+            assert!(e.words_changed <= budget, "{attack}: {e:?}");
+            assert_eq!(e.edits.len(), e.words_changed, "{attack}: {e:?}");
+            if attack == "deepwordbug" && e.success {
+                // The adversarial text, re-tokenised, really is misclassified.
+                let logits = &oracle.logits(std::slice::from_ref(&e.adversarial))[0];
+                assert!(text_margin(logits, e.label) <= 0.0, "{e:?}");
+                let changed = e
+                    .original
+                    .split_whitespace()
+                    .zip(e.adversarial.split_whitespace())
+                    .filter(|(a, b)| a != b)
+                    .count();
+                assert_eq!(changed, e.words_changed, "{e:?}");
+            }
+            successes += usize::from(e.success);
+        }
+        assert!(successes > 0, "{attack} never succeeded");
+    }
+    for a in &eval.attacks {
+        assert!(a.accuracy_under_attack < eval.clean_accuracy, "{a:?}");
+    }
+    let bound = eval.embedding_pgd_white_box_bound.unwrap();
+    assert!(bound.robust_accuracy < eval.clean_accuracy, "{bound:?}");
+}
+
+#[test]
+fn embedding_space_objectives_train_and_image_objectives_are_refused() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for objective in [ObjectiveKind::Freelb, ObjectiveKind::Pgd] {
+        let out = dir.path().join(objective.name());
+        let report = train_text(&sentiment(&data, objective, 3), &options(&out)).unwrap();
+        let best = &report.epochs[report.best_epoch - 1];
+        assert!(
+            best.valid_accuracy > 0.6,
+            "{objective:?}: {}",
+            best.valid_accuracy
+        );
+    }
+    let err = train_text(
+        &sentiment(&data, ObjectiveKind::Trades, 1),
+        &options(&dir.path().join("trades")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("objective") && err.contains("freelb"), "{err}");
+    assert!(
+        !dir.path().join("trades").exists(),
+        "a refused run writes nothing"
+    );
+}
