@@ -44,7 +44,7 @@ fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfi
             vocab_size: 3000,
             max_len: 48,
             max_words: 3,
-            max_flips: 3,
+            max_flips: 2,
             ..TextSettings::default()
         },
         ..TrainConfig::default()
@@ -94,7 +94,11 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
         device: device.clone(),
     };
     for (attack, list) in &examples {
-        let budget = if attack == "deepwordbug" { 3 } else { 3 };
+        let budget = if attack == "deepwordbug" {
+            config.text.max_words
+        } else {
+            config.text.max_flips
+        };
         let mut successes = 0;
         for e in list {
             assert!(e.words_changed <= budget, "{attack}: {e:?}");

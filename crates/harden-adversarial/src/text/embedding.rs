@@ -301,3 +301,140 @@ pub fn freelb_loss<M: EmbeddingModel + ?Sized>(
         last.expect("non-empty"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    /// Mean of the real tokens' embeddings, then a fixed linear map to 3 classes.
+    struct MeanLinear {
+        table: Tensor<2>,
+        head: Tensor<2>,
+    }
+
+    impl EmbeddingModel for MeanLinear {
+        fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+            let [n, l] = ids.dims();
+            let width = self.table.dims()[1];
+            self.table
+                .clone()
+                .select(0, ids.reshape([n * l]))
+                .reshape([n, l, width])
+        }
+
+        fn logits_embedded(&self, embeddings: Tensor<3>, pad: Tensor<2, Bool>) -> Tensor<2> {
+            let keep = keep_mask(pad);
+            let sum: Tensor<2> = (embeddings * keep.clone()).sum_dim(1).squeeze_dim(1);
+            let count: Tensor<2> = keep.sum_dim(1).squeeze_dim(1);
+            (sum / count).matmul(self.head.clone())
+        }
+
+        fn embedding_table(&self) -> Tensor<2> {
+            self.table.clone()
+        }
+    }
+
+    fn setup() -> (MeanLinear, Tensor<3>, Tensor<2, Bool>, Tensor<1, Int>) {
+        let device = Device::flex();
+        device.seed(3);
+        let model = MeanLinear {
+            table: Tensor::random([20, 8], Distribution::Normal(0.0, 1.0), &device),
+            head: Tensor::random([8, 3], Distribution::Normal(0.0, 1.0), &device),
+        };
+        let ids = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![1i64, 2, 3, 4, 5, 6, 0, 0, 7, 0, 0, 0], [3, 4]),
+            &device,
+        );
+        let pad = ids.clone().equal_elem(0);
+        let emb = model.embed(ids);
+        let labels = crate::loss::predictions(model.logits_embedded(emb.clone(), pad.clone()));
+        (model, emb, pad, labels)
+    }
+
+    fn token_norms(delta: Tensor<3>) -> Vec<f32> {
+        delta
+            .powi_scalar(2)
+            .sum_dim(2)
+            .sqrt()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn embedding_pgd_stays_in_each_tokens_ball_and_off_padding() {
+        let (model, emb, pad, labels) = setup();
+        let pad_flags: Vec<bool> = pad.clone().into_data().try_to_vec::<bool>().unwrap();
+        let eps = 1.5;
+        let pgd = EmbeddingPgd::new(eps, 10, 0.5, true).unwrap();
+        let (delta, robust) = pgd.perturb(&model, emb, pad, labels, &mut AttackRng::new(1));
+        for (norm, is_pad) in token_norms(delta).iter().zip(pad_flags) {
+            assert!(*norm <= eps as f32 + 1e-4, "{norm}");
+            if is_pad {
+                assert_eq!(*norm, 0.0);
+            }
+        }
+        // The labels are the clean predictions; a large ball breaks at least one.
+        let robust: Vec<bool> = robust.into_data().try_to_vec::<bool>().unwrap();
+        assert!(robust.iter().any(|r| !r), "{robust:?}");
+    }
+
+    #[test]
+    fn stronger_embedding_pgd_breaks_more() {
+        let (model, emb, pad, labels) = setup();
+        let broken = |eps: f64| {
+            let pgd = EmbeddingPgd::new(eps, 10, eps / 4.0, false).unwrap();
+            let (_, ok) = pgd.perturb(
+                &model,
+                emb.clone(),
+                pad.clone(),
+                labels.clone(),
+                &mut AttackRng::new(0),
+            );
+            3 - ok.int().sum().into_scalar::<i64>()
+        };
+        assert_eq!(
+            broken(0.0),
+            0,
+            "no perturbation keeps the clean predictions"
+        );
+        assert!(broken(4.0) >= broken(0.5));
+        assert_eq!(broken(50.0), 3);
+    }
+
+    #[test]
+    fn freelb_perturbations_grow_within_the_bound() {
+        let (model, emb, pad, labels) = setup();
+        let freelb = FreeLb::new(3, 0.5, 0.1, 0.8).unwrap();
+        let deltas = freelb.perturbations(
+            &model,
+            emb.clone(),
+            pad.clone(),
+            labels.clone(),
+            &mut AttackRng::new(2),
+        );
+        assert_eq!(deltas.len(), 3);
+        for d in &deltas {
+            let per_sample: Vec<f32> = d
+                .clone()
+                .powi_scalar(2)
+                .sum_dim(2)
+                .sum_dim(1)
+                .sqrt()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert!(
+                per_sample.iter().all(|&n| n <= 0.8 + 1e-4),
+                "{per_sample:?}"
+            );
+        }
+        let (loss, _) = freelb_loss(&model, emb, &deltas, pad, labels);
+        assert!(loss.into_scalar::<f32>().is_finite());
+        assert!(FreeLb::new(0, 0.1, 0.0, 0.0).is_err());
+        assert!(EmbeddingPgd::new(-1.0, 1, 0.1, false).is_err());
+    }
+}
