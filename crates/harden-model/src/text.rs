@@ -10,7 +10,7 @@ use burn::module::{Module, ModuleDisplay};
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::{MAX_PARAMS, ModelError};
@@ -176,9 +176,19 @@ impl TextTransformerConfig {
     pub fn init(&self, device: &Device) -> TextTransformer {
         self.check()
             .expect("invalid text-transformer configuration");
+        // BERT's initialisation of the embeddings, N(0, 0.02): with burn's default N(0, 1) the
+        // embeddings dwarf what the encoder adds and small corpora are memorised.
+        let embedding = |rows: usize| {
+            EmbeddingConfig::new(rows, self.width)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device)
+        };
         TextTransformer {
-            tokens: EmbeddingConfig::new(self.vocab_size, self.width).init(device),
-            positions: EmbeddingConfig::new(self.max_len, self.width).init(device),
+            tokens: embedding(self.vocab_size),
+            positions: embedding(self.max_len),
             encoder: TransformerEncoderConfig::new(self.width, self.ff, self.heads, self.layers)
                 .with_dropout(self.dropout)
                 .init(device),
