@@ -74,7 +74,7 @@ pub fn run(
     }
     let (_, test) = config
         .dataset
-        .load_text()
+        .load_text_columns(&config.text.columns)
         .with_context(|| format!("the test split of {}", config.dataset))?;
     let n = samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {

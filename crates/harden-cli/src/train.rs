@@ -147,6 +147,12 @@ pub struct TrainArgs {
     /// Token attack (HotFlip): replaced tokens per text [default: 3].
     #[arg(long, help_heading = "Text")]
     max_flips: Option<usize>,
+    /// Text: the TSV column holding the texts [default: text, else the last].
+    #[arg(long, help_heading = "Text")]
+    text_column: Option<String>,
+    /// Text: the TSV column holding the labels [default: label, else the first].
+    #[arg(long, help_heading = "Text")]
+    label_column: Option<String>,
     /// A2T: share of each batch also trained on its adversarial texts [default: 0.5].
     #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
     adv_fraction: Option<f64>,

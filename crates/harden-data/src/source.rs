@@ -315,9 +315,21 @@ impl DatasetSource {
     ///
     /// Any reader error, and [`DataError::InvalidArgument`] for a dataset that is not text.
     pub fn load_text(&self) -> Result<(TextDataset, TextDataset), DataError> {
+        self.load_text_columns(&tsv::Columns::default())
+    }
+
+    /// Loads a text dataset as `(train, test)` splits, reading the columns `columns` names.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_text`](Self::load_text).
+    pub fn load_text_columns(
+        &self,
+        columns: &tsv::Columns,
+    ) -> Result<(TextDataset, TextDataset), DataError> {
         match self {
             Self::Tsv(path) => {
-                let all = tsv::read(path)?;
+                let all = tsv::read_columns(path, columns)?;
                 let (train, test) = stratified_split(all.labels(), TEST_FRACTION, TEST_SPLIT_SEED)?;
                 Ok((all.subset(&train), all.subset(&test)))
             }

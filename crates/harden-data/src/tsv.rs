@@ -20,6 +20,31 @@ use crate::{DataError, TextDataset};
 /// one column or a row with an empty text; [`DataError::RaggedRow`] for a row with too few
 /// fields (or too many, when the text is not the last column).
 pub fn parse(path: &Path, text: &str) -> Result<TextDataset, DataError> {
+    parse_columns(path, text, &Columns::default())
+}
+
+/// Which columns of a TSV hold the texts and the labels; `None` applies the default rule
+/// (`text`, else the last column; `label`, else the first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Columns {
+    /// Name of the text column.
+    pub text: Option<String>,
+    /// Name of the label column.
+    pub label: Option<String>,
+}
+
+/// Parses TSV text as [`parse`] does, with the columns `columns` names.
+///
+/// # Errors
+///
+/// As [`parse`], and [`DataError::Format`] naming a requested column the header lacks, with
+/// the columns it has.
+pub fn parse_columns(
+    path: &Path,
+    text: &str,
+    columns_wanted: &Columns,
+) -> Result<TextDataset, DataError> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -37,11 +62,24 @@ pub fn parse(path: &Path, text: &str) -> Result<TextDataset, DataError> {
             ),
         });
     }
-    let label_col = columns.iter().position(|&c| c == "label").unwrap_or(0);
-    let text_col = columns
-        .iter()
-        .position(|&c| c == "text")
-        .unwrap_or(columns.len() - 1);
+    let find = |wanted: &Option<String>, default: &str, fallback: usize| match wanted {
+        Some(name) => columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| DataError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line 1: no column named {name:?}; the header has {}",
+                    columns.join(", ")
+                ),
+            }),
+        None => Ok(columns
+            .iter()
+            .position(|&c| c == default)
+            .unwrap_or(fallback)),
+    };
+    let label_col = find(&columns_wanted.label, "label", 0)?;
+    let text_col = find(&columns_wanted.text, "text", columns.len() - 1)?;
     if label_col == text_col {
         return Err(DataError::Format {
             path: path.to_path_buf(),
@@ -99,7 +137,16 @@ pub fn parse_bytes(path: &Path, raw: Vec<u8>) -> Result<TextDataset, DataError> 
 ///
 /// [`DataError::Io`], [`DataError::Gzip`], and the errors of [`parse`].
 pub fn read(path: &Path) -> Result<TextDataset, DataError> {
-    parse(path, &read_text(path)?)
+    read_columns(path, &Columns::default())
+}
+
+/// Reads a TSV file (gzip allowed) with the columns `columns` names.
+///
+/// # Errors
+///
+/// As [`read`] and [`parse_columns`].
+pub fn read_columns(path: &Path, columns: &Columns) -> Result<TextDataset, DataError> {
+    parse_columns(path, &read_text(path)?, columns)
 }
 
 #[cfg(test)]
@@ -115,6 +162,29 @@ mod tests {
         .unwrap();
         assert_eq!(d.texts(), &["good\tstuff".to_string(), "bad".to_string()]);
         assert_eq!(d.labels(), &[1, 0]);
+    }
+
+    #[test]
+    fn named_columns_are_used_and_missing_ones_named() {
+        let text = "sentiment\tbody\tnote\npos\tgood\tx\nneg\tbad\ty\n";
+        let columns = Columns {
+            text: Some("body".into()),
+            label: Some("sentiment".into()),
+        };
+        let d = parse_columns(Path::new("t.tsv"), text, &columns).unwrap();
+        assert_eq!(d.texts(), &["good".to_string(), "bad".to_string()]);
+        assert_eq!(d.class_names(), &["neg".to_string(), "pos".to_string()]);
+        let wrong = Columns {
+            text: Some("review".into()),
+            label: None,
+        };
+        let err = parse_columns(Path::new("t.tsv"), text, &wrong)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.tsv") && err.contains("\"review\"") && err.contains("body"),
+            "{err}"
+        );
     }
 
     #[test]

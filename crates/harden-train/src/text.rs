@@ -53,8 +53,10 @@ pub struct TextSettings {
     pub candidates: usize,
     /// Token attack (HotFlip): replaced tokens per text.
     pub max_flips: usize,
-    /// A2T: share of each batch replaced by its adversarial texts.
+    /// A2T: share of each batch also trained on its adversarial texts.
     pub adv_fraction: f64,
+    /// The TSV columns of the texts and labels (default: `text` and `label`).
+    pub columns: harden_data::tsv::Columns,
 }
 
 impl Default for TextSettings {
@@ -68,6 +70,7 @@ impl Default for TextSettings {
             candidates: 16,
             max_flips: 3,
             adv_fraction: 0.5,
+            columns: harden_data::tsv::Columns::default(),
         }
     }
 }
@@ -143,10 +146,10 @@ impl TextData {
     /// [`TrainError::Data`] when the dataset cannot be read or is not text,
     /// [`TrainError::OneClass`] / [`TrainError::TooFewSamples`] for data that cannot train.
     pub fn load(config: &TrainConfig) -> Result<Self, TrainError> {
-        let (train, test) = config.dataset.load_text()?;
+        let (train, test) = config.dataset.load_text_columns(&config.text.columns)?;
         let name = config.dataset.to_string();
-        if train.labels().iter().any(|&l| l != train.labels()[0]) {
-        } else {
+        let first = train.labels().first().copied();
+        if train.labels().iter().all(|&l| Some(l) == first) {
             return Err(TrainError::OneClass { dataset: name });
         }
         let n = train.len();
@@ -205,8 +208,8 @@ pub struct TextEvaluation {
     pub samples: usize,
     /// Clean accuracy.
     pub clean_accuracy: f64,
-    /// Embedding PGD: the white-box upper bound of the embedding threat model, not a claim
-    /// about text a user can type.
+    /// Embedding PGD at the run's `eps` (none when it is 0): the white-box upper bound of
+    /// the embedding threat model, not a claim about text a user can type.
     pub embedding_pgd_white_box_bound: Option<EmbeddingRobustness>,
     /// The attacks on tokens and characters, in TextAttack's summary.
     pub attacks: Vec<TextAttackSummaryRecord>,
@@ -434,6 +437,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     let chars =
         CharAttack::new(config.text.max_words, config.text.candidates)?.with_word_limit(max_len);
 
+    let batches = train_seqs.len().div_ceil(config.batch_size);
     let mut epochs: Vec<TextEpoch> = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     let metrics = out.join("metrics.jsonl");
@@ -446,7 +450,10 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
             let mut rng = AttackRng::new(mix(config.seed ^ 0x7e47, (epoch << 32 | b) as u64));
             let labels: Vec<u32> = chunk.iter().map(|&i| data.train.labels()[i]).collect();
             let mut seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train_seqs[i].clone()).collect();
+            let mut labels = labels;
             if config.objective == ObjectiveKind::A2t {
+                // The batch grows by adversarial versions of its first texts, found by the
+                // character attack against the current weights.
                 let attack_model = model.valid();
                 let oracle = Oracle {
                     model: &attack_model,
@@ -457,63 +464,40 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                 let n_adv = ((chunk.len() as f64) * config.text.adv_fraction).ceil() as usize;
                 for (k, &i) in chunk.iter().take(n_adv).enumerate() {
                     let ex = chars.attack(&oracle, &data.train.texts()[i], labels[k], &mut rng);
-                    if ex.words_changed > 0 {
-                        seqs.push(tokenizer.encode(&ex.adversarial, max_len));
-                    } else {
-                        seqs.push(seqs[k].clone());
-                    }
+                    seqs.push(tokenizer.encode(&ex.adversarial, max_len));
+                    labels.push(labels[k]);
                 }
-                let extra: Vec<u32> = labels[..n_adv].to_vec();
-                let mut all = labels.clone();
-                all.extend(extra);
-                let batch = TokenBatch::new(&seqs, &train_device);
-                let y = labels_tensor(&all, &train_device);
-                let logits = model.logits_tokens(batch.ids, batch.pad);
-                let loss = cross_entropy(logits.clone(), y.clone()).mean();
-                (model, loss_sum, right) = apply(
-                    model, &mut optim, config.lr, loss, logits, y, loss_sum, right,
-                )?;
-                seen += all.len();
-                continue;
             }
             let batch = TokenBatch::new(&seqs, &train_device);
             let y = labels_tensor(&labels, &train_device);
             let (loss, logits) = match config.objective {
-                ObjectiveKind::Clean => {
+                ObjectiveKind::Clean | ObjectiveKind::A2t => {
                     let logits = model.logits_tokens(batch.ids, batch.pad);
                     (cross_entropy(logits.clone(), y.clone()).mean(), logits)
                 }
                 ObjectiveKind::Freelb | ObjectiveKind::Pgd => {
+                    // The perturbations are found on the weights without autodiff, in
+                    // evaluation mode; the loss is then taken on the training weights.
                     let attack_model = model.valid();
                     let attack_pad = batch.pad.clone().without_autodiff();
                     let emb = attack_model.embed(batch.ids.clone().without_autodiff());
+                    let target = y.clone().without_autodiff();
+                    let attacked = Embedder(&attack_model);
                     let deltas = if config.objective == ObjectiveKind::Pgd {
-                        let (d, _) = pgd.perturb(
-                            &Embedder(&attack_model),
-                            emb,
-                            attack_pad,
-                            y.clone().without_autodiff(),
-                            &mut rng,
-                        );
-                        vec![d]
+                        vec![pgd.perturb(&attacked, emb, attack_pad, target, &mut rng).0]
                     } else {
-                        freelb.perturbations(
-                            &Embedder(&attack_model),
-                            emb,
-                            attack_pad,
-                            y.clone().without_autodiff(),
-                            &mut rng,
-                        )
+                        freelb.perturbations(&attacked, emb, attack_pad, target, &mut rng)
                     };
                     let emb = model.embed(batch.ids);
                     freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
                 }
                 other => unreachable!("{other:?} refused by check"),
             };
-            (model, loss_sum, right) = apply(
-                model, &mut optim, config.lr, loss, logits, y, loss_sum, right,
-            )?;
             seen += labels.len();
+            let at = (epoch, (epoch - 1) * batches + b + 1);
+            (model, loss_sum, right) = apply(
+                model, &mut optim, config.lr, loss, logits, y, loss_sum, right, at,
+            )?;
         }
         let seconds = start.elapsed().as_secs_f64();
         let valid_model = model.valid();
@@ -591,6 +575,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
 }
 
 /// One optimizer step on `loss`; returns the model and the running loss and correct counts.
+/// `at` is the (epoch, iteration) named if the loss is not finite.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     model: TextModel,
@@ -601,14 +586,19 @@ fn apply(
     labels: Tensor<1, Int>,
     loss_sum: f64,
     right: usize,
+    (epoch, iteration): (usize, usize),
 ) -> Result<(TextModel, f64, usize), TrainError> {
     let value: f64 = loss.clone().into_scalar::<f32>().into();
     if !value.is_finite() {
         return Err(TrainError::Diverged {
             value: value.to_string(),
-            epoch: 0,
-            iteration: 0,
-            kept: "the best epoch so far is model.bpk in the run directory".to_string(),
+            epoch,
+            iteration,
+            kept: if epoch > 1 {
+                "model.bpk in the run directory holds the best epoch before it".to_string()
+            } else {
+                "no epoch had completed, so no weights were written".to_string()
+            },
         });
     }
     let right = right + count_correct(logits.detach(), labels);
@@ -638,39 +628,35 @@ pub fn evaluate_text<M: TextClassifier>(
         .collect();
     let clean_accuracy = accuracy(model, &seqs, labels, 64, device);
 
-    // The attacks differentiate through the weights as they are (inputs on autodiff).
-    let ad = device.clone();
-    let ad_model = model;
-    let eps = if config.eps > 0.0 { config.eps } else { 1.0 };
+    // Embedding PGD at the run's eps; the attacks differentiate with respect to their inputs
+    // only (the weights carry no autodiff).
     let steps = config.eval_steps.max(1);
-    let pgd =
-        EmbeddingPgd::new(eps, steps, 2.5 * eps / steps as f64, true).expect("checked values");
-    let mut rng = AttackRng::new(mix(config.seed, 3));
-    let mut robust = 0;
-    for (s, l) in seqs.chunks(32).zip(labels.chunks(32)) {
-        let b = TokenBatch::new(s, &ad);
-        let emb = ad_model.embed(b.ids);
-        let (_, ok) = pgd.perturb(
-            &Embedder(ad_model),
-            emb,
-            b.pad,
-            labels_tensor(l, &ad),
-            &mut rng,
-        );
-        robust += ok.int().sum().into_scalar::<i64>() as usize;
-    }
-    let embedding = EmbeddingRobustness {
-        eps,
-        steps,
-        robust_accuracy: robust as f64 / n.max(1) as f64,
-    };
+    let embedding = (config.eps > 0.0).then(|| {
+        let eps = config.eps;
+        let pgd =
+            EmbeddingPgd::new(eps, steps, 2.5 * eps / steps as f64, true).expect("checked values");
+        let mut rng = AttackRng::new(mix(config.seed, 3));
+        let mut robust = 0;
+        for (s, l) in seqs.chunks(32).zip(labels.chunks(32)) {
+            let b = TokenBatch::new(s, device);
+            let emb = model.embed(b.ids);
+            let y = labels_tensor(l, device);
+            let (_, ok) = pgd.perturb(&Embedder(model), emb, b.pad, y, &mut rng);
+            robust += ok.int().sum().into_scalar::<i64>() as usize;
+        }
+        EmbeddingRobustness {
+            eps,
+            steps,
+            robust_accuracy: robust as f64 / n.max(1) as f64,
+        }
+    });
 
     // HotFlip on tokens.
     let hotflip = HotFlip::new(t.max_flips).expect("checked");
     let mut flip_examples = Vec::with_capacity(n);
     for (k, (s, l)) in seqs.chunks(16).zip(labels.chunks(16)).enumerate() {
         for (j, f) in hotflip
-            .attack(&Embedder(ad_model), s, l, &[PAD_ID, UNK_ID], &ad)
+            .attack(&Embedder(model), s, l, &[PAD_ID, UNK_ID], device)
             .into_iter()
             .enumerate()
         {
@@ -729,7 +715,7 @@ pub fn evaluate_text<M: TextClassifier>(
         TextEvaluation {
             samples: n,
             clean_accuracy,
-            embedding_pgd_white_box_bound: Some(embedding),
+            embedding_pgd_white_box_bound: embedding,
             attacks: summaries,
             seconds: start.elapsed().as_secs_f64(),
         },

@@ -33,7 +33,7 @@ fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfi
             dropout: 0.1,
         },
         objective,
-        eps: 0.5,
+        eps: 0.05,
         steps: 2,
         epochs,
         batch_size: 32,
@@ -78,7 +78,10 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
     // The run reads back to the same model and tokenizer.
     let device = Device::flex();
     let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
-    let (_, test) = config.dataset.load_text().unwrap();
+    let (_, test) = config
+        .dataset
+        .load_text_columns(&config.text.columns)
+        .unwrap();
     let (eval, examples) = evaluate_text(&model, &tokenizer, &test, &config, 60, &device);
     assert!((eval.clean_accuracy - report.evaluation.clean_accuracy).abs() < 1e-9);
     assert!(
