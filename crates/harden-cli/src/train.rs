@@ -147,6 +147,10 @@ pub struct TrainArgs {
     /// Token attack (HotFlip): replaced tokens per text [default: 3].
     #[arg(long, help_heading = "Text")]
     max_flips: Option<usize>,
+    /// Text, adversarial objectives: validation texts attacked after each epoch to choose the
+    /// best one; 0 chooses by clean accuracy [default: 200].
+    #[arg(long, help_heading = "Text")]
+    valid_attack_texts: Option<usize>,
     /// Text: the TSV column holding the texts [default: text, else the last].
     #[arg(long, help_heading = "Text")]
     text_column: Option<String>,

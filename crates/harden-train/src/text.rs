@@ -55,6 +55,10 @@ pub struct TextSettings {
     pub max_flips: usize,
     /// A2T: share of each batch also trained on its adversarial texts.
     pub adv_fraction: f64,
+    /// Validation texts attacked by the character attack after each epoch of an adversarial
+    /// objective, whose best epoch is the one most accurate under that attack (0: clean
+    /// validation accuracy decides).
+    pub valid_attack_texts: usize,
     /// The TSV columns of the texts and labels (default: `text` and `label`).
     pub columns: harden_data::tsv::Columns,
 }
@@ -70,6 +74,7 @@ impl Default for TextSettings {
             candidates: 16,
             max_flips: 3,
             adv_fraction: 0.5,
+            valid_attack_texts: 200,
             columns: harden_data::tsv::Columns::default(),
         }
     }
@@ -184,6 +189,8 @@ pub struct TextEpoch {
     pub train_accuracy: f64,
     /// Clean validation accuracy.
     pub valid_accuracy: f64,
+    /// Validation accuracy under the character attack (adversarial objectives only).
+    pub valid_robust_accuracy: Option<f64>,
     /// Training seconds.
     pub seconds: f64,
     /// Training sentences per second.
@@ -272,7 +279,8 @@ pub struct TextReport {
     pub train_samples: usize,
     /// Validation texts.
     pub valid_samples: usize,
-    /// The epoch with the best validation accuracy (its weights are `model.bpk`).
+    /// The epoch with the best validation accuracy, under the character attack for adversarial
+    /// objectives (its weights are `model.bpk`).
     pub best_epoch: usize,
     /// Every epoch.
     pub epochs: Vec<TextEpoch>,
@@ -508,27 +516,55 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
             config.batch_size.max(64),
             &device,
         );
+        // Accuracy under the character attack on the first validation texts: what the best
+        // epoch of an adversarial objective is chosen by.
+        let valid_robust_accuracy = (config.objective != ObjectiveKind::Clean
+            && config.text.valid_attack_texts > 0)
+            .then(|| {
+                let oracle = Oracle {
+                    model: &valid_model,
+                    tokenizer: &tokenizer,
+                    max_len,
+                    device: device.clone(),
+                };
+                let mut rng = AttackRng::new(mix(config.seed, 2));
+                let n = config.text.valid_attack_texts.min(data.valid.len());
+                let held = (0..n)
+                    .filter(|&i| {
+                        let (text, label) = (&data.valid.texts()[i], data.valid.labels()[i]);
+                        let ex = chars.attack(&oracle, text, label, &mut rng);
+                        ex.clean_correct && !ex.success
+                    })
+                    .count();
+                held as f64 / n.max(1) as f64
+            });
         let record = TextEpoch {
             epoch,
             train_loss: loss_sum / order.len().div_ceil(config.batch_size) as f64,
             train_accuracy: right as f64 / seen.max(1) as f64,
             valid_accuracy,
+            valid_robust_accuracy,
             seconds,
             sentences_per_second: order.len() as f64 / seconds.max(1e-9),
         };
         if progress {
             eprintln!(
-                "epoch {epoch}/{}: loss {:.4}, train acc {:.2}%, valid acc {:.2}% ({:.1} s, {:.0} sentences/s)",
+                "epoch {epoch}/{}: loss {:.4}, train acc {:.2}%, valid acc {:.2}%{} ({:.1} s, {:.0} sentences/s)",
                 config.epochs,
                 record.train_loss,
                 100.0 * record.train_accuracy,
                 100.0 * valid_accuracy,
+                valid_robust_accuracy.map_or_else(String::new, |r| format!(
+                    ", under the character attack {:.2}%",
+                    100.0 * r
+                )),
                 seconds,
                 record.sentences_per_second
             );
         }
-        if best.is_none_or(|(_, acc)| valid_accuracy > acc) {
-            best = Some((epoch, valid_accuracy));
+        let score = valid_robust_accuracy.unwrap_or(valid_accuracy);
+        if best.is_none_or(|(_, b)| score > b) {
+            best = Some((epoch, score));
             harden_model::store::save_module(
                 &valid_model,
                 &[],

@@ -45,6 +45,7 @@ fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfi
             max_len: 48,
             max_words: 3,
             max_flips: 2,
+            valid_attack_texts: 40,
             ..TextSettings::default()
         },
         ..TrainConfig::default()
