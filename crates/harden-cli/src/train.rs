@@ -147,8 +147,8 @@ pub struct TrainArgs {
     /// Token attack (HotFlip): replaced tokens per text [default: 3].
     #[arg(long, help_heading = "Text")]
     max_flips: Option<usize>,
-    /// Text, adversarial objectives: validation texts attacked after each epoch to choose the
-    /// best one; 0 chooses by clean accuracy [default: 200].
+    /// Text, adversarial objectives: validation texts attacked by the character attack after
+    /// each epoch, to record robustness; 0 for none [default: 100].
     #[arg(long, help_heading = "Text")]
     valid_attack_texts: Option<usize>,
     /// Text: the TSV column holding the texts [default: text, else the last].
