@@ -33,7 +33,7 @@ fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfi
             dropout: 0.1,
         },
         objective,
-        eps: 0.05,
+        eps: 0.01,
         steps: 2,
         epochs,
         batch_size: 32,
