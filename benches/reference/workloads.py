@@ -56,6 +56,9 @@ def main():
     if workload == "standard-eval":
         print(json.dumps({"workload": workload, "skipped": "needs the autoattack package"}))
         return
+    if workload.startswith("text-"):
+        print(json.dumps({"workload": workload, "skipped": "no PyTorch reference for the text workloads yet"}))
+        return
     images = read_idx(f"{data_dir}/mnist/train-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
     labels = read_idx(f"{data_dir}/mnist/train-labels-idx1-ubyte.gz").long()
     test_x = read_idx(f"{data_dir}/mnist/t10k-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)[:1000]

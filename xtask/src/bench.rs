@@ -10,7 +10,13 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-const WORKLOADS: [&str; 3] = ["fgsm-rs-epoch", "pgd10-epoch", "standard-eval"];
+const WORKLOADS: [&str; 5] = [
+    "fgsm-rs-epoch",
+    "pgd10-epoch",
+    "standard-eval",
+    "text-clean-epoch",
+    "text-freelb-epoch",
+];
 
 /// Options of `cargo xtask bench`.
 pub struct Options {
