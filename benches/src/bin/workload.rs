@@ -162,23 +162,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown workload {other:?}").into()),
     };
+    print_result(&workload, &device_name, &device, processed, seconds, checks);
+    Ok(())
+}
+
+/// Prints the workload's JSON line: what ran, how fast, its peak memory and its checks.
+fn print_result(
+    workload: &str,
+    device_name: &str,
+    device: &Device,
+    samples: usize,
+    seconds: f64,
+    checks: serde_json::Map<String, serde_json::Value>,
+) {
     let ok = checks.values().all(|v| v.as_bool().unwrap_or(true));
     println!(
         "{}",
         json!({
             "workload": workload,
             "device": device_name,
-            "device_description": harden_model::device::describe(&device),
+            "device_description": harden_model::device::describe(device),
             "threads": harden_model::device::cpu_threads(),
-            "samples": processed,
+            "samples": samples,
             "seconds": seconds,
-            "samples_per_second": processed as f64 / seconds,
+            "samples_per_second": samples as f64 / seconds,
             "peak_rss_mib": peak_rss_mib(),
             "checks": checks,
             "ok": ok,
         })
     );
-    Ok(())
 }
 
 /// One epoch of the default `text-transformer` on the SpamAssassin training split (all of it,
@@ -234,21 +246,13 @@ fn text_epoch(
         "accuracy_above_majority".into(),
         json!(epoch.valid_accuracy > 0.7),
     );
-    let ok = checks.values().all(|v| v.as_bool().unwrap_or(true));
-    println!(
-        "{}",
-        json!({
-            "workload": workload,
-            "device": device_name,
-            "device_description": harden_model::device::describe(device),
-            "threads": harden_model::device::cpu_threads(),
-            "samples": report.train_samples,
-            "seconds": epoch.seconds,
-            "samples_per_second": epoch.sentences_per_second,
-            "peak_rss_mib": peak_rss_mib(),
-            "checks": checks,
-            "ok": ok,
-        })
+    print_result(
+        workload,
+        device_name,
+        device,
+        report.train_samples,
+        epoch.seconds,
+        checks,
     );
     Ok(())
 }
