@@ -134,6 +134,27 @@ fn predictions_of<const D: usize>(
 
 /// Runs `harden attack`.
 pub fn run(args: &AttackArgs) -> Result<()> {
+    if args.model_file.is_dir()
+        && harden_train::run_config(&args.model_file).is_ok_and(|c| c.dataset.is_text())
+    {
+        // A text run: the text suite, its report and the attacked texts side by side.
+        if args.attack != "pgd" {
+            bail!(
+                "--attack {} is for image and table models; a text run is attacked by DeepWordBug, HotFlip and embedding PGD",
+                args.attack
+            );
+        }
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("--out {}", args.out.display()))?;
+        return crate::text_eval::run(
+            &args.model_file,
+            Some(args.samples),
+            Some(args.eps),
+            &args.device,
+            Some(&args.out.join("report.json")),
+            Some(&args.out.join("examples.tsv")),
+        );
+    }
     let threat = args.flags.threat(args.eps, "--eps")?;
     let flags = &args.flags;
     let step_size = flags.step_size(Some(&args.attack))?;

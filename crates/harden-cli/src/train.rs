@@ -29,7 +29,7 @@ pub struct TrainArgs {
     /// Folder holding mnist/ and fashion-mnist/ (default: $HARDEN_DATA_DIR, else ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Architecture [default: mlp].
+    /// Architecture [default: mlp; text-transformer for a tsv: dataset].
     #[arg(long, value_parser = Kind::<ModelKind>::new())]
     model: Option<ModelKind>,
     /// Hidden layer widths of an MLP, comma-separated [default: 256,128].
@@ -228,6 +228,11 @@ impl TrainArgs {
             eval_restarts
         );
         set_some!(data_dir, alpha, peak_epoch, milestones, eval_samples);
+        if config.dataset.is_text() && self.model.is_none() && config.model == ModelSpec::default()
+        {
+            // The default architecture of text data, as the MLP is of images and tables.
+            config.model = ModelSpec::from(ModelKind::TextTransformer);
+        }
         config.model = model_spec(&config.model, self.model, self.hidden.clone())?;
         macro_rules! set_text {
             ($($field:ident),*) => {$(
@@ -243,8 +248,15 @@ impl TrainArgs {
             max_norm,
             max_words,
             max_flips,
-            adv_fraction
+            adv_fraction,
+            valid_attack_texts
         );
+        if let Some(c) = &self.text_column {
+            config.text.columns.text = Some(c.clone());
+        }
+        if let Some(c) = &self.label_column {
+            config.text.columns.label = Some(c.clone());
+        }
         let asked = [
             ("--width", self.width.is_some()),
             ("--layers", self.layers.is_some()),

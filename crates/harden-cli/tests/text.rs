@@ -1,0 +1,151 @@
+//! Text runs through the real binary: train, evaluate with the text suite, attack.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{assert_user_error, harden, stdout_json, train_quietly};
+use harden_data::testing::data_dir;
+
+/// The first 400 yelp sentences (real data, balanced enough) as a TSV of its own.
+fn yelp_slice(data: &Path, dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(data.join("text/sentiment-labelled-sentences/yelp.tsv")).unwrap();
+    let slice: Vec<&str> = text.lines().take(401).collect();
+    let path = dir.join("yelp400.tsv");
+    std::fs::write(&path, slice.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = yelp_slice(&data, dir.path());
+    let dataset = format!("tsv:{}", tsv.display());
+    let run = dir.path().join("run");
+    train_quietly(
+        &run,
+        &[
+            "--dataset",
+            &dataset,
+            "--model",
+            "bag-of-embeddings",
+            "--objective",
+            "clean",
+            "--epochs",
+            "15",
+            "--vocab-size",
+            "500",
+            "--eps",
+            "0.05",
+        ],
+    );
+    for file in ["tokenizer.json", "model.json", "model.bpk", "report.json"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let report = stdout_json(
+        harden()
+            .args([
+                "eval",
+                "--suite",
+                "text",
+                "--samples",
+                "40",
+                "--device",
+                "flex",
+            ])
+            .arg(&run),
+    );
+    let attacks = report["evaluation"]["attacks"].as_array().unwrap();
+    let names: Vec<&str> = attacks
+        .iter()
+        .map(|a| a["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["deepwordbug", "hotflip"]);
+    assert_eq!(report["evaluation"]["samples"], 40);
+
+    let out = dir.path().join("adv");
+    harden()
+        .arg("attack")
+        .arg(&run)
+        .args([
+            "--eps",
+            "0.05",
+            "--samples",
+            "30",
+            "--device",
+            "flex",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let tsv = std::fs::read_to_string(out.join("examples.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert!(lines.next().unwrap().starts_with("attack\tlabel\t"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.len() == 9), "{rows:?}");
+    // A successful character attack shows its edits marked in the adversarial column.
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "deepwordbug" && r[3] == "true" && r[7].contains("->")),
+        "{tsv}"
+    );
+}
+
+#[test]
+fn text_flags_and_objectives_meet_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_user_error(
+        harden()
+            .args(["train", "--objective", "freelb", "--epochs", "1", "--out"])
+            .arg(dir.path().join("a")),
+        "freelb and a2t train text models",
+    );
+    assert_user_error(
+        harden()
+            .args(["train", "--width", "8", "--epochs", "1", "--out"])
+            .arg(dir.path().join("b")),
+        "--width sets a text model size; mlp has none",
+    );
+    assert_user_error(
+        harden()
+            .args([
+                "train",
+                "--model",
+                "text-transformer",
+                "--epochs",
+                "1",
+                "--out",
+            ])
+            .arg(dir.path().join("c")),
+        "text-transformer reads token sequences; it needs a text dataset",
+    );
+    let Some(data) = data_dir() else { return };
+    let tsv = yelp_slice(&data, dir.path());
+    assert_user_error(
+        harden()
+            .args(["train", "--model", "mlp", "--epochs", "1", "--dataset"])
+            .arg(format!("tsv:{}", tsv.display()))
+            .arg("--out")
+            .arg(dir.path().join("d")),
+        "mlp does not read text",
+    );
+    assert_user_error(
+        harden()
+            .args([
+                "train",
+                "--model",
+                "bag-of-embeddings",
+                "--text-column",
+                "review",
+                "--dataset",
+            ])
+            .arg(format!("tsv:{}", tsv.display()))
+            .arg("--out")
+            .arg(dir.path().join("e")),
+        "no column named \"review\"",
+    );
+}
