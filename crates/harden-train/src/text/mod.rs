@@ -1,0 +1,226 @@
+//! Text runs: a WordPiece tokenizer trained on the training split, a text model
+//! ([`TextModel`]), adversarial training in embedding space (PGD, FreeLB) or on character edits
+//! found on the fly (A2T), and an evaluation under the attacks a user can type.
+//!
+//! A text run directory holds `config.json`, `tokenizer.json` (HF `tokenizers` format),
+//! `model.bpk` (the weights of the best validation epoch), `metrics.jsonl` (one line per epoch)
+//! and `report.json` ([`TextReport`]).
+//!
+//! The loop is written here rather than through burn-train's `Learner`, whose data loaders,
+//! steps and checkpoint strategy harden wires for array batches: a text batch carries its
+//! texts (A2T re-tokenises edited ones), and an epoch ends with one atomic write of the best
+//! weights.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use harden_adversarial::ObjectiveKind;
+use harden_adversarial::text::{CharAttack, HotFlip};
+use harden_data::split::stratified_split;
+use harden_data::{TextDataset, TextTokenizer};
+use harden_model::{ModelConfig, TextModel, TextModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::loader::mix;
+use crate::{TrainConfig, TrainError};
+
+mod adapters;
+mod evaluate;
+mod report;
+mod run;
+
+pub use adapters::{Embedder, Oracle};
+pub use evaluate::evaluate_text;
+pub use report::{
+    EmbeddingRobustness, TextAttackSummaryRecord, TextEpoch, TextEvaluation, TextReport,
+};
+pub use run::train_text;
+
+/// The settings only text runs have (`[text]` in a configuration file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TextSettings {
+    /// WordPiece vocabulary size, special tokens included.
+    pub vocab_size: usize,
+    /// Longest sequence in tokens; longer texts are truncated.
+    pub max_len: usize,
+    /// FreeLB: magnitude of the random start (0: start at zero).
+    pub init_mag: f64,
+    /// FreeLB: radius of the per-sample L2 ball (0: unbounded).
+    pub max_norm: f64,
+    /// Character attack (and A2T training): edited words per text.
+    pub max_words: usize,
+    /// Character attack: edits tried per word.
+    pub candidates: usize,
+    /// Token attack (HotFlip): replaced tokens per text.
+    pub max_flips: usize,
+    /// A2T: share of each batch also trained on its adversarial texts.
+    pub adv_fraction: f64,
+    /// Validation texts attacked by the character attack after each epoch of an adversarial
+    /// objective, to record its robustness (0: none).
+    pub valid_attack_texts: usize,
+    /// The TSV columns of the texts and labels (default: `text` and `label`).
+    pub columns: harden_data::tsv::Columns,
+}
+
+impl Default for TextSettings {
+    fn default() -> Self {
+        Self {
+            vocab_size: 8000,
+            max_len: 128,
+            init_mag: 0.0,
+            max_norm: 0.0,
+            max_words: 3,
+            candidates: 16,
+            max_flips: 3,
+            adv_fraction: 0.5,
+            valid_attack_texts: 100,
+            columns: harden_data::tsv::Columns::default(),
+        }
+    }
+}
+
+/// The training, validation and test texts of a run.
+#[derive(Debug, Clone)]
+pub struct TextData {
+    /// Texts trained on (the tokenizer too).
+    pub train: TextDataset,
+    /// Texts held out of the training split (best epoch).
+    pub valid: TextDataset,
+    /// The test split.
+    pub test: TextDataset,
+}
+
+impl TextData {
+    /// The dataset `config` names, with a stratified validation split of `valid-samples` (at
+    /// most a fifth) held out of its training split.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError::Data`] when the dataset cannot be read or is not text,
+    /// [`TrainError::OneClass`] / [`TrainError::TooFewSamples`] for data that cannot train.
+    pub fn load(config: &TrainConfig) -> Result<Self, TrainError> {
+        let (train, test) = config.dataset.load_text_columns(&config.text.columns)?;
+        let name = config.dataset.to_string();
+        let first = train.labels().first().copied();
+        if train.labels().iter().all(|&l| Some(l) == first) {
+            return Err(TrainError::OneClass { dataset: name });
+        }
+        let n = train.len();
+        let n_valid = config.valid_samples.min(n / 5).max(1);
+        let (train_idx, valid_idx) = stratified_split(
+            train.labels(),
+            n_valid as f64 / n as f64,
+            mix(config.seed, 1),
+        )?;
+        if train_idx.is_empty() || valid_idx.is_empty() {
+            return Err(TrainError::TooFewSamples {
+                dataset: name,
+                samples: n,
+            });
+        }
+        Ok(Self {
+            valid: train.subset(&valid_idx),
+            train: train.subset(&train_idx),
+            test,
+        })
+    }
+}
+
+/// The checked values of a text run.
+pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
+    use harden_adversarial::error::{
+        ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
+    };
+    let t = &config.text;
+    check_at_least_one("epochs", config.epochs)?;
+    check_at_least_one("batch-size", config.batch_size)?;
+    check_at_least_one("max-len", t.max_len)?;
+    check_at_least_one("steps", config.steps)?;
+    check_finite_positive("lr", config.lr)?;
+    check_finite_non_negative("eps", config.eps)?;
+    check_finite_non_negative("weight-decay", config.weight_decay)?;
+    check_finite_non_negative("init-mag", t.init_mag)?;
+    check_finite_non_negative("max-norm", t.max_norm)?;
+    if let Some(a) = config.alpha {
+        check_finite_positive("alpha", a)?;
+    }
+    if !(t.adv_fraction > 0.0 && t.adv_fraction <= 1.0) {
+        return Err(ParamError {
+            name: "adv-fraction",
+            value: t.adv_fraction.to_string(),
+            expected: "a number in (0, 1]",
+        }
+        .into());
+    }
+    CharAttack::new(t.max_words, t.candidates)?;
+    HotFlip::new(t.max_flips)?;
+    if matches!(
+        config.objective,
+        ObjectiveKind::FgsmRs | ObjectiveKind::Trades
+    ) {
+        return Err(ParamError {
+            name: "objective",
+            value: config.objective.name(),
+            expected: "clean, pgd (on token embeddings), freelb or a2t for a text model",
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The text model `config` asks for, sized for `vocab_size` tokens and `classes` classes.
+///
+/// # Errors
+///
+/// [`TrainError::Model`] for a model that does not read text or bad sizes.
+pub fn model_config(
+    config: &TrainConfig,
+    vocab_size: usize,
+    classes: usize,
+) -> Result<TextModelConfig, TrainError> {
+    Ok(config.model.text_config(
+        vocab_size,
+        config.text.max_len,
+        ModelConfig::outputs_for_classes(classes),
+    )?)
+}
+
+/// A trained text run read back: its configuration, tokenizer and best weights on `device`.
+///
+/// # Errors
+///
+/// [`TrainError::NotARun`] when the folder lacks a file of a text run; the store's and the
+/// tokenizer's errors for unreadable files.
+pub fn load_text_run(
+    dir: &Path,
+    device: &Device,
+) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
+    let config = crate::run_dir::run_config(dir)?;
+    let need = |name: &str| -> Result<PathBuf, TrainError> {
+        let p = dir.join(name);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(TrainError::NotARun {
+                dir: dir.to_path_buf(),
+                message: format!(
+                    "{name} is missing (a text run holds config.json, tokenizer.json, model.json and model.bpk)"
+                ),
+            })
+        }
+    };
+    let tokenizer = TextTokenizer::load(&need("tokenizer.json")?)?;
+    let model_path = need("model.json")?;
+    let model_config: TextModelConfig = serde_json::from_str(
+        &std::fs::read_to_string(&model_path).map_err(|e| TrainError::io(&model_path, e))?,
+    )
+    .map_err(|e| TrainError::NotARun {
+        dir: dir.to_path_buf(),
+        message: format!("{}: {e}", model_path.display()),
+    })?;
+    model_config.check()?;
+    let model =
+        harden_model::store::load_module(model_config.init(device), &[], &need("model.bpk")?)?;
+    Ok((config, tokenizer, model))
+}
