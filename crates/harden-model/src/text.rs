@@ -68,6 +68,18 @@ pub fn masked_mean(x: Tensor<3>, pad: Tensor<2, Bool>) -> Tensor<2> {
     sum / count
 }
 
+/// A token or position embedding table of `rows` x `width` with BERT's initialisation,
+/// N(0, 0.02): with burn's default N(0, 1) the embeddings dwarf what the encoder adds, small
+/// corpora are memorised, and embedding-space radii mean different things for each model.
+fn bert_embedding(rows: usize, width: usize, device: &Device) -> Embedding {
+    EmbeddingConfig::new(rows, width)
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        })
+        .init(device)
+}
+
 fn check_sizes(
     model: &'static str,
     sizes: &[(&str, usize)],
@@ -176,16 +188,7 @@ impl TextTransformerConfig {
     pub fn init(&self, device: &Device) -> TextTransformer {
         self.check()
             .expect("invalid text-transformer configuration");
-        // BERT's initialisation of the embeddings, N(0, 0.02): with burn's default N(0, 1) the
-        // embeddings dwarf what the encoder adds and small corpora are memorised.
-        let embedding = |rows: usize| {
-            EmbeddingConfig::new(rows, self.width)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: 0.02,
-                })
-                .init(device)
-        };
+        let embedding = |rows: usize| bert_embedding(rows, self.width, device);
         TextTransformer {
             tokens: embedding(self.vocab_size),
             positions: embedding(self.max_len),
@@ -287,7 +290,7 @@ impl BagOfEmbeddingsConfig {
         self.check()
             .expect("invalid bag-of-embeddings configuration");
         BagOfEmbeddings {
-            tokens: EmbeddingConfig::new(self.vocab_size, self.width).init(device),
+            tokens: bert_embedding(self.vocab_size, self.width, device),
             head: LinearConfig::new(self.width, self.num_outputs).init(device),
         }
     }
