@@ -148,8 +148,12 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             .with_context(|| format!("--out {}", args.out.display()))?;
         return crate::text_eval::run(
             &args.model_file,
-            Some(args.samples),
-            Some(args.eps),
+            &crate::text_eval::Budget {
+                samples: Some(args.samples),
+                eps: Some(args.eps),
+                max_words: None,
+                max_flips: None,
+            },
             &args.device,
             Some(&args.out.join("report.json")),
             Some(&args.out.join("examples.tsv")),

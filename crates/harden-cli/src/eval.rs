@@ -64,6 +64,12 @@ pub struct EvalArgs {
     /// Text suite: write each attacked text beside its original, edits marked, to this TSV.
     #[arg(long)]
     examples: Option<PathBuf>,
+    /// Text suite: words the character attack may edit per text [default: the run's].
+    #[arg(long)]
+    max_words: Option<usize>,
+    /// Text suite: tokens HotFlip may replace per text [default: the run's].
+    #[arg(long)]
+    max_flips: Option<usize>,
 }
 
 /// The JSON report of `harden eval`.
@@ -137,15 +143,25 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.suite.as_deref() == Some("text") {
         return crate::text_eval::run(
             &args.model_file,
-            args.samples,
-            args.eps,
+            &crate::text_eval::Budget {
+                samples: args.samples,
+                eps: args.eps,
+                max_words: args.max_words,
+                max_flips: args.max_flips,
+            },
             &args.device,
             args.report.as_deref(),
             args.examples.as_deref(),
         );
     }
-    if args.examples.is_some() {
-        bail!("--examples writes the texts of --suite text");
+    for (flag, given) in [
+        ("--examples", args.examples.is_some()),
+        ("--max-words", args.max_words.is_some()),
+        ("--max-flips", args.max_flips.is_some()),
+    ] {
+        if given {
+            bail!("{flag} is a setting of --suite text");
+        }
     }
     let suite = suite(args)?;
     let eps = match (args.eps, args.eps_list.iter().copied().reduce(f64::max)) {

@@ -44,11 +44,23 @@ fn field(s: &str) -> String {
     s.replace(['\t', '\n', '\r'], " ")
 }
 
+/// What the text suite attacks and with what budgets; `None` keeps the run's own setting.
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    /// The first N test texts (default: all).
+    pub samples: Option<usize>,
+    /// The embedding PGD radius per token.
+    pub eps: Option<f64>,
+    /// Words the character attack may edit per text.
+    pub max_words: Option<usize>,
+    /// Tokens HotFlip may replace per text.
+    pub max_flips: Option<usize>,
+}
+
 /// Runs the text suite on the run in `dir`.
 pub fn run(
     dir: &Path,
-    samples: Option<usize>,
-    eps: Option<f64>,
+    budget: &Budget,
     device: &str,
     report_path: Option<&Path>,
     examples_path: Option<&Path>,
@@ -66,17 +78,27 @@ pub fn run(
     }
     let device = parse_device(device).context("--device")?;
     let (mut config, tokenizer, model) = load_text_run(dir, &device)?;
-    if let Some(e) = eps {
+    if let Some(e) = budget.eps {
         if !(e.is_finite() && e > 0.0) {
             bail!("invalid --eps {e}: expected a positive number (the per-token L2 radius)");
         }
         config.eps = e;
     }
+    for (flag, value, slot) in [
+        ("--max-words", budget.max_words, &mut config.text.max_words),
+        ("--max-flips", budget.max_flips, &mut config.text.max_flips),
+    ] {
+        match value {
+            Some(0) => bail!("invalid {flag} 0: expected at least 1"),
+            Some(v) => *slot = v,
+            None => {}
+        }
+    }
     let (_, test) = config
         .dataset
         .load_text_columns(&config.text.columns)
         .with_context(|| format!("the test split of {}", config.dataset))?;
-    let n = samples.unwrap_or(test.len()).min(test.len());
+    let n = budget.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
     }
