@@ -517,7 +517,7 @@ fn run_text(args: &TrainArgs, config: &TrainConfig, out: PathBuf, resume: bool) 
             );
         }
         println!(
-            "wrote {}/tokenizer.json, model.json, model.bpk, metrics.jsonl, report.json",
+            "wrote {}/tokenizer.json, model.json, model.{{bpk,safetensors}}, metrics.jsonl, report.json",
             out.display()
         );
     } else if args.json {

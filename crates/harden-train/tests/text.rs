@@ -64,6 +64,7 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
         "tokenizer.json",
         "model.json",
         "model.bpk",
+        "model.safetensors",
         "metrics.jsonl",
         "report.json",
     ] {

@@ -3,8 +3,10 @@
 //! found on the fly (A2T), and an evaluation under the attacks a user can type.
 //!
 //! A text run directory holds `config.json`, `tokenizer.json` (HF `tokenizers` format),
-//! `model.bpk` (the weights of the best validation epoch), `metrics.jsonl` (one line per epoch)
-//! and `report.json` ([`TextReport`]).
+//! `model.json` (the sized model configuration), `model.bpk` (the weights of the best validation
+//! epoch) and `model.safetensors` (the same weights in PyTorch's layout, under burn's parameter
+//! names: `tokens.weight`, `encoder.layers.0.mha.query.weight`, `head.weight`, ...),
+//! `metrics.jsonl` (one line per epoch) and `report.json` ([`TextReport`]).
 //!
 //! The loop is written here rather than through burn-train's `Learner`, whose data loaders,
 //! steps and checkpoint strategy harden wires for array batches: a text batch carries its

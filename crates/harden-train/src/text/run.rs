@@ -259,6 +259,13 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     let (best_epoch, _) = best.expect("at least one epoch");
     let best_model =
         harden_model::store::load_module(model_config.init(&device), &[], &out.join("model.bpk"))?;
+    // The same weights for PyTorch: burn's names, linear weights in PyTorch's layout.
+    harden_model::store::save_module(
+        &best_model,
+        &[],
+        &out.join("model.safetensors"),
+        WeightsFormat::PytorchSafetensors,
+    )?;
     let evaluation = evaluate_text(
         &best_model,
         &tokenizer,
