@@ -146,6 +146,9 @@ impl TextTokenizer {
     /// The token ids of `text`, at most `max_len` of them (at least 1: a text with no token
     /// becomes `[UNK]`).
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
+        // Every whitespace-separated word is at least one token, so the words after the first
+        // `max_len` are truncated away: they are not tokenised at all (long e-mails).
+        let text = first_words(text, max_len.max(1));
         let mut ids = match self.inner.encode(text, false) {
             Ok(e) => e.get_ids().to_vec(),
             // The WordPiece model cannot fail on a string; an unexpected failure reads as
@@ -173,6 +176,24 @@ impl TextTokenizer {
     pub fn id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
+}
+
+/// The prefix of `text` that ends with its `n`-th whitespace-separated word.
+fn first_words(text: &str, n: usize) -> &str {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if in_word && words == n {
+                return &text[..i];
+            }
+            in_word = false;
+        } else if !in_word {
+            in_word = true;
+            words += 1;
+        }
+    }
+    text
 }
 
 /// Token sequences padded to the longest one, as tensors.
@@ -258,6 +279,18 @@ mod tests {
         assert!(ids.contains(&UNK_ID), "{ids:?}");
         assert_eq!(tok.encode("great great great great", 2).len(), 2);
         assert_eq!(tok.encode("   ", 8), vec![UNK_ID]);
+    }
+
+    #[test]
+    fn only_the_words_that_can_fit_are_tokenised() {
+        assert_eq!(first_words("a bb  ccc d", 2), "a bb");
+        assert_eq!(first_words("  a b", 1), "  a");
+        assert_eq!(first_words("a b", 5), "a b");
+        assert_eq!(first_words("", 3), "");
+        let tok = TextTokenizer::train(&corpus(), 100).unwrap();
+        let long = "the movie was great and the acting was great ".repeat(50);
+        let all = tok.inner.encode(long.as_str(), false).unwrap();
+        assert_eq!(tok.encode(&long, 7), all.get_ids()[..7].to_vec());
     }
 
     #[test]
