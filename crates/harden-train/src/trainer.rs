@@ -58,6 +58,42 @@ impl RunOptions {
     }
 }
 
+/// The indices `(train, valid)` of a stratified validation split of `valid_samples` (at most a
+/// fifth, at least one) held out of samples with `labels`, drawn with the run's `seed`; the one
+/// rule of image, table and text runs.
+///
+/// # Errors
+///
+/// [`TrainError::OneClass`] when the labels hold fewer than two classes,
+/// [`TrainError::TooFewSamples`] when no sample would be left on either side.
+pub fn hold_out_indices(
+    name: &str,
+    labels: &[u32],
+    valid_samples: usize,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), TrainError> {
+    let first = labels.first().copied();
+    if labels.iter().all(|&l| Some(l) == first) {
+        return Err(TrainError::OneClass {
+            dataset: name.to_string(),
+        });
+    }
+    let n = labels.len();
+    let too_few = || TrainError::TooFewSamples {
+        dataset: name.to_string(),
+        samples: n,
+    };
+    if n < 2 {
+        return Err(too_few());
+    }
+    let n_valid = valid_samples.min(n / 5).max(1);
+    let (train_idx, valid_idx) = stratified_split(labels, n_valid as f64 / n as f64, mix(seed, 1))?;
+    if train_idx.is_empty() || valid_idx.is_empty() {
+        return Err(too_few());
+    }
+    Ok((train_idx, valid_idx))
+}
+
 /// The training, validation and test data of a run.
 #[derive(Debug, Clone)]
 pub struct RunData {
@@ -96,26 +132,7 @@ impl RunData {
             }
             .into());
         }
-        let populated = train.class_counts().iter().filter(|&&c| c > 0).count();
-        if populated < 2 {
-            return Err(TrainError::OneClass {
-                dataset: name.to_string(),
-            });
-        }
-        let n = train.len();
-        let too_few = || TrainError::TooFewSamples {
-            dataset: name.to_string(),
-            samples: n,
-        };
-        if n < 2 {
-            return Err(too_few());
-        }
-        let n_valid = valid_samples.min(n / 5).max(1);
-        let (train_idx, valid_idx) =
-            stratified_split(train.labels(), n_valid as f64 / n as f64, mix(seed, 1))?;
-        if train_idx.is_empty() || valid_idx.is_empty() {
-            return Err(too_few());
-        }
+        let (train_idx, valid_idx) = hold_out_indices(name, train.labels(), valid_samples, seed)?;
         Ok(Self {
             valid: train.subset(&valid_idx),
             train: train.subset(&train_idx),

@@ -18,12 +18,10 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use harden_adversarial::ObjectiveKind;
 use harden_adversarial::text::{CharAttack, HotFlip};
-use harden_data::split::stratified_split;
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelConfig, TextModel, TextModelConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::loader::mix;
 use crate::{TrainConfig, TrainError};
 
 mod adapters;
@@ -103,24 +101,12 @@ impl TextData {
     /// [`TrainError::OneClass`] / [`TrainError::TooFewSamples`] for data that cannot train.
     pub fn load(config: &TrainConfig) -> Result<Self, TrainError> {
         let (train, test) = config.dataset.load_text_columns(&config.text.columns)?;
-        let name = config.dataset.to_string();
-        let first = train.labels().first().copied();
-        if train.labels().iter().all(|&l| Some(l) == first) {
-            return Err(TrainError::OneClass { dataset: name });
-        }
-        let n = train.len();
-        let n_valid = config.valid_samples.min(n / 5).max(1);
-        let (train_idx, valid_idx) = stratified_split(
+        let (train_idx, valid_idx) = crate::trainer::hold_out_indices(
+            &config.dataset.to_string(),
             train.labels(),
-            n_valid as f64 / n as f64,
-            mix(config.seed, 1),
+            config.valid_samples,
+            config.seed,
         )?;
-        if train_idx.is_empty() || valid_idx.is_empty() {
-            return Err(TrainError::TooFewSamples {
-                dataset: name,
-                samples: n,
-            });
-        }
         Ok(Self {
             valid: train.subset(&valid_idx),
             train: train.subset(&train_idx),
