@@ -45,6 +45,9 @@ pub enum ModelKind {
     SmallCnn,
     /// The Madry et al. MNIST CNN ([`MadryCnn`]).
     MadryCnn,
+    /// The fast-AT CNN at a sixth of its size, a student for robust distillation
+    /// ([`SmallCnnConfig::tiny`]).
+    TinyCnn,
     /// A Transformer encoder over tokens ([`TextTransformer`](crate::TextTransformer)).
     TextTransformer,
     /// The mean of token embeddings and a linear head
@@ -54,10 +57,11 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every built-in architecture, in the order `harden info` lists them.
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 6] = [
         Self::Mlp,
         Self::SmallCnn,
         Self::MadryCnn,
+        Self::TinyCnn,
         Self::TextTransformer,
         Self::BagOfEmbeddings,
     ];
@@ -113,6 +117,8 @@ pub enum ModelSpec {
     SmallCnn,
     /// The Madry et al. MNIST CNN.
     MadryCnn,
+    /// The fast-AT CNN with 8 and 16 filters and 32 hidden units.
+    TinyCnn,
     /// A Transformer encoder over tokens.
     TextTransformer {
         /// Embedding and model width.
@@ -172,6 +178,7 @@ impl From<ModelKind> for ModelSpec {
             },
             ModelKind::SmallCnn => Self::SmallCnn,
             ModelKind::MadryCnn => Self::MadryCnn,
+            ModelKind::TinyCnn => Self::TinyCnn,
             ModelKind::TextTransformer => Self::TextTransformer {
                 width: text_width(),
                 layers: text_layers(),
@@ -193,6 +200,7 @@ impl ModelSpec {
             Self::Mlp { .. } => ModelKind::Mlp,
             Self::SmallCnn => ModelKind::SmallCnn,
             Self::MadryCnn => ModelKind::MadryCnn,
+            Self::TinyCnn => ModelKind::TinyCnn,
             Self::TextTransformer { .. } => ModelKind::TextTransformer,
             Self::BagOfEmbeddings { .. } => ModelKind::BagOfEmbeddings,
         }
@@ -291,6 +299,9 @@ impl ModelSpec {
             Self::MadryCnn => {
                 ModelConfig::MadryCnn(MadryCnnConfig::new(image("madry-cnn")?, num_outputs))
             }
+            Self::TinyCnn => {
+                ModelConfig::TinyCnn(SmallCnnConfig::tiny(image("tiny-cnn")?, num_outputs))
+            }
             Self::TextTransformer { .. } | Self::BagOfEmbeddings { .. } => {
                 return Err(ModelError::InvalidConfig {
                     model: "model",
@@ -317,6 +328,8 @@ pub enum ModelConfig {
     SmallCnn(SmallCnnConfig),
     /// The Madry et al. MNIST CNN.
     MadryCnn(MadryCnnConfig),
+    /// The fast-AT CNN at tiny widths (built as a [`SmallCnn`]).
+    TinyCnn(SmallCnnConfig),
 }
 
 impl ModelConfig {
@@ -332,6 +345,7 @@ impl ModelConfig {
             Self::Mlp(_) => ModelKind::Mlp,
             Self::SmallCnn(_) => ModelKind::SmallCnn,
             Self::MadryCnn(_) => ModelKind::MadryCnn,
+            Self::TinyCnn(_) => ModelKind::TinyCnn,
         }
     }
 
@@ -344,7 +358,7 @@ impl ModelConfig {
     pub fn num_outputs(&self) -> usize {
         match self {
             Self::Mlp(c) => c.num_outputs,
-            Self::SmallCnn(c) => c.num_classes,
+            Self::SmallCnn(c) | Self::TinyCnn(c) => c.num_classes,
             Self::MadryCnn(c) => c.num_classes,
         }
     }
@@ -357,7 +371,7 @@ impl ModelConfig {
     pub fn check(&self) -> Result<(), ModelError> {
         match self {
             Self::Mlp(c) => c.check(),
-            Self::SmallCnn(c) => c.check(),
+            Self::SmallCnn(c) | Self::TinyCnn(c) => c.check(),
             Self::MadryCnn(c) => c.check(),
         }
     }
@@ -370,7 +384,7 @@ impl ModelConfig {
     pub fn init(&self, device: &Device) -> Model {
         match self {
             Self::Mlp(c) => Model::Mlp(c.init(device)),
-            Self::SmallCnn(c) => Model::SmallCnn(c.init(device)),
+            Self::SmallCnn(c) | Self::TinyCnn(c) => Model::SmallCnn(c.init(device)),
             Self::MadryCnn(c) => Model::MadryCnn(c.init(device)),
         }
     }

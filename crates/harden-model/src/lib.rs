@@ -26,6 +26,7 @@ pub mod classifier;
 mod cnn;
 pub mod device;
 mod error;
+pub mod lora;
 mod mlp;
 pub mod store;
 pub mod text;
@@ -34,6 +35,7 @@ pub use classifier::{Classifier, Model, ModelConfig, ModelKind, ModelSpec, defau
 pub use cnn::{MadryCnn, MadryCnnConfig, SmallCnn, SmallCnnConfig};
 pub use device::{DeviceError, parse_device, parse_devices};
 pub use error::ModelError;
+pub use lora::{LoraSpec, ParamCount};
 pub use mlp::{MAX_PARAMS, Mlp, MlpConfig};
 pub use store::WeightsFormat;
 pub use text::{
