@@ -62,7 +62,7 @@ pub use apgd::{Apgd, ApgdConfig, ApgdLoss, ApgdTargeted};
 pub use attack::{Attack, AttackOutput, GradientCheck, input_gradient};
 pub use error::ParamError;
 pub use model::Differentiable;
-pub use objective::{Objective, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
+pub use objective::{Objective, ObjectiveConfig, ObjectiveKind, ObjectiveOutput, Supervision};
 pub use pgd::{Pgd, PgdConfig};
 pub use rng::AttackRng;
 pub use square::{Square, SquareConfig};

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 use harden_adversarial::suite::{CurvePoint, EvalReport, SanityFlag, evaluate, robustness_curve};
 use harden_adversarial::{Differentiable, Suite, ThreatModel};
 use harden_data::Batches;
-use harden_model::{Model, ModelConfig, ModelKind, parse_device};
+use harden_model::{Model, ModelConfig, ModelKind, lora, parse_device};
 use serde::Serialize;
 
 use crate::attack_flags::AttackFlags;
@@ -46,6 +46,11 @@ pub struct EvalArgs {
     /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// LoRA adapters to apply over the weights: a run directory of `harden train --lora-rank`
+    /// (its adapters.bpk, with the adapter settings of its config.json); the weights are then
+    /// the base that run started from.
+    #[arg(long)]
+    adapters: Option<PathBuf>,
     /// Weights of a surrogate model for a transfer attack.
     #[arg(long)]
     surrogate: Option<PathBuf>,
@@ -77,6 +82,8 @@ pub struct EvalArgs {
 struct Report {
     harden: &'static str,
     model_file: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adapters: Option<PathBuf>,
     model: ModelConfig,
     dataset: String,
     split: &'static str,
@@ -134,6 +141,19 @@ fn evaluate_rank<const D: usize>(
         )?)
     };
     Ok((evaluation, curve))
+}
+
+/// `model` with the adapters of the LoRA run `run` attached and loaded.
+fn with_adapters(model: Model, run: &std::path::Path) -> Result<Model> {
+    let config = harden_train::run_config(run).context("--adapters")?;
+    let Some(spec) = config.lora else {
+        bail!(
+            "--adapters {}: not a LoRA run (its config.json has no lora settings)",
+            run.display()
+        );
+    };
+    let model = lora::attach(model, &spec).context("--adapters")?;
+    Ok(lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")?)
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -197,6 +217,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let device = parse_device(&args.device).context("--device")?;
     let (config, model) = weights.load(&test, &device)?;
+    let model = match &args.adapters {
+        Some(run) => with_adapters(model, run)?,
+        None => model,
+    };
     let surrogate = match &args.surrogate {
         Some(file) => {
             let spec = model_spec(
@@ -224,6 +248,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let report = Report {
         harden: env!("CARGO_PKG_VERSION"),
         model_file: weights.file.clone(),
+        adapters: args.adapters.as_ref().map(|run| run.join("adapters.bpk")),
         model: config,
         dataset: weights.dataset.to_string(),
         split: "test",

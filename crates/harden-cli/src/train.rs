@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use harden_data::DatasetSource;
-use harden_model::{ModelKind, ModelSpec, parse_device, parse_devices};
+use harden_model::{LoraSpec, ModelKind, ModelSpec, parse_device, parse_devices};
 use harden_train::recorder::EpochRecord;
 use harden_train::{
     Norm, ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport,
-    default_run_dir, run_config, train,
+    SavedModel, default_run_dir, run_config, train,
 };
 
 use crate::kinds::Kind;
@@ -160,6 +160,39 @@ pub struct TrainArgs {
     /// A2T: share of each batch also trained on its adversarial texts [default: 0.5].
     #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
     adv_fraction: Option<f64>,
+    /// Start from these weights: a run directory (its best.bpk; its architecture unless
+    /// --model is given), ARCH:FILE, or a weights file of --model's architecture.
+    #[arg(long, help_heading = "Small models")]
+    init: Option<SavedModel>,
+    /// Train rank-R LoRA adapters on the --init weights instead of every weight.
+    #[arg(long, help_heading = "Small models", requires = "init")]
+    lora_rank: Option<usize>,
+    /// LoRA scale numerator: updates are (alpha / rank) a b [default: 2 x rank].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Small models", requires = "lora_rank")]
+    lora_alpha: Option<f64>,
+    /// LoRA: adapt only weights whose path contains one of these, comma-separated (e.g.
+    /// fc1,fc2 or encoder) [default: every matrix].
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, help_heading = "Small models", requires = "lora_rank")]
+    lora_targets: Option<Vec<String>>,
+    /// LoRA: adapt convolution kernels too (over their [out, in*kh*kw] matrix view).
+    #[arg(long, help_heading = "Small models", requires = "lora_rank")]
+    lora_convolutions: bool,
+    /// LoRA: train these weights in full instead (paths containing one of these, e.g. fc2).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, help_heading = "Small models", requires = "lora_rank")]
+    lora_full: Option<Vec<String>>,
+    /// The teacher of --objective ard or rslad: a run directory, ARCH:FILE or a weights file.
+    #[arg(long, help_heading = "Small models")]
+    teacher: Option<SavedModel>,
+    /// ARD: weight of the distillation term, the rest on clean cross-entropy [default: 1].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Small models")]
+    distill_alpha: Option<f64>,
+    /// ARD: softmax temperature [default: 30].
+    #[arg(long, allow_negative_numbers = true, help_heading = "Small models")]
+    temperature: Option<f64>,
+    /// The static models of --objective ensemble-at, comma-separated (run directories,
+    /// ARCH:FILE or weights files).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, help_heading = "Small models")]
+    surrogates: Option<Vec<SavedModel>>,
     /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
     #[arg(long, default_value = "auto", conflicts_with = "devices")]
     device: String,
@@ -227,7 +260,33 @@ impl TrainArgs {
             eval_steps,
             eval_restarts
         );
-        set_some!(data_dir, alpha, peak_epoch, milestones, eval_samples);
+        set_some!(
+            data_dir,
+            alpha,
+            peak_epoch,
+            milestones,
+            eval_samples,
+            init,
+            teacher
+        );
+        set!(distill_alpha, temperature, surrogates);
+        if let Some(rank) = self.lora_rank {
+            config.lora = Some(LoraSpec {
+                rank,
+                alpha: self.lora_alpha.unwrap_or(2.0 * rank as f64),
+                targets: self.lora_targets.clone().unwrap_or_default(),
+                convolutions: self.lora_convolutions,
+                full: self.lora_full.clone().unwrap_or_default(),
+            });
+        }
+        if self.model.is_none()
+            && let Some(init) = &config.init
+            && init.path.is_dir()
+            && let Ok(base) = run_config(&init.path)
+        {
+            // Fine-tuning continues the architecture of the run it starts from.
+            config.model = base.model;
+        }
         if config.dataset.is_text() && self.model.is_none() && config.model == ModelSpec::default()
         {
             // The default architecture of text data, as the MLP is of images and tables.
@@ -337,9 +396,21 @@ fn print_report(report: &TrainReport, out: &std::path::Path) {
     for flag in e.details.flags.iter().filter(|f| f.raised) {
         println!("warning: {}: {}", flag.name, flag.evidence);
     }
+    let p = &report.parameters;
     println!(
-        "wrote {}/{{best,final}}.{{bpk,safetensors}}, metrics.jsonl, report.json",
-        out.display()
+        "parameters: {} trained of {} ({:.2}%)",
+        p.trainable,
+        p.total,
+        100.0 * p.trainable as f64 / p.total.max(1) as f64
+    );
+    println!(
+        "wrote {}/{{best,final}}.{{bpk,safetensors}}{}, metrics.jsonl, report.json",
+        out.display(),
+        if report.config.lora.is_some() {
+            " (adapters merged), adapters.bpk, adapters/ (PEFT)"
+        } else {
+            ""
+        }
     );
 }
 

@@ -15,7 +15,9 @@ use harden_adversarial::{
     Norm, Objective, ObjectiveConfig, ObjectiveKind, Pgd, PgdConfig, ThreatModel,
 };
 use harden_data::DatasetSource;
-use harden_model::ModelSpec;
+use harden_model::{LoraSpec, ModelSpec};
+
+use crate::saved::SavedModel;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -129,6 +131,19 @@ pub struct TrainConfig {
     pub eval_restarts: usize,
     /// Settings of text runs only (`[text]`): vocabulary, length, FreeLB and attack budgets.
     pub text: crate::text::TextSettings,
+    /// Start from these weights (a run directory, `ARCH:FILE` or a weights file of the
+    /// run's architecture) instead of a random initialisation.
+    pub init: Option<SavedModel>,
+    /// Train low-rank adapters on the `init` weights instead of every weight (`[lora]`).
+    pub lora: Option<LoraSpec>,
+    /// The teacher of `ard` and `rslad` (frozen, in evaluation mode).
+    pub teacher: Option<SavedModel>,
+    /// ARD's weight of the distillation term (the rest goes to clean cross-entropy).
+    pub distill_alpha: f64,
+    /// ARD's softmax temperature.
+    pub temperature: f64,
+    /// The static models of `ensemble-at`, each the source of every `k+1`-th batch.
+    pub surrogates: Vec<SavedModel>,
 }
 
 impl Default for TrainConfig {
@@ -164,6 +179,12 @@ impl Default for TrainConfig {
             eval_steps: 20,
             eval_restarts: 1,
             text: crate::text::TextSettings::default(),
+            init: None,
+            lora: None,
+            teacher: None,
+            distill_alpha: 1.0,
+            temperature: 30.0,
+            surrogates: Vec::new(),
         }
     }
 }
@@ -237,6 +258,13 @@ impl TrainConfig {
                 beta: self.beta,
                 attack,
             },
+            ObjectiveKind::Ard => ObjectiveConfig::Ard {
+                alpha: self.distill_alpha,
+                temperature: self.temperature,
+                attack,
+            },
+            ObjectiveKind::Rslad => ObjectiveConfig::Rslad { attack },
+            ObjectiveKind::EnsembleAt => ObjectiveConfig::EnsembleAt { attack },
             ObjectiveKind::Freelb | ObjectiveKind::A2t => {
                 unreachable!("text objectives are refused by check")
             }
@@ -255,10 +283,11 @@ impl TrainConfig {
             return Err(ParamError {
                 name: "objective",
                 value: self.objective.name(),
-                expected: "clean, pgd, fgsm-rs or trades for image and table data (freelb and a2t train text models, on a tsv: dataset)",
+                expected: "clean, pgd, fgsm-rs, trades, ard, rslad or ensemble-at for image and table data (freelb and a2t train text models, on a tsv: dataset)",
             }
             .into());
         }
+        self.check_models()?;
         let threat = ThreatModel::new(self.norm, self.eps)?;
         if let Some(alpha) = self.alpha {
             check_finite_positive("alpha", alpha)?;
@@ -315,6 +344,65 @@ impl TrainConfig {
             objective,
             valid_attack,
         })
+    }
+}
+
+impl TrainConfig {
+    /// The models the run reads besides its own fit the objective: a teacher exactly for
+    /// `ard` and `rslad`, surrogates exactly for `ensemble-at`, LoRA only from `init`.
+    fn check_models(&self) -> Result<(), TrainError> {
+        let refuse = |name: &'static str, value: String, expected: &'static str| {
+            Err(ParamError {
+                name,
+                value,
+                expected,
+            }
+            .into())
+        };
+        let distils = self.objective.distils();
+        match &self.teacher {
+            None if distils => {
+                return refuse(
+                    "teacher",
+                    "none".to_string(),
+                    "a teacher (run directory or weights file) for ard and rslad",
+                );
+            }
+            Some(t) if !distils => {
+                return refuse(
+                    "teacher",
+                    t.to_string(),
+                    "no teacher unless the objective is ard or rslad",
+                );
+            }
+            _ => {}
+        }
+        let ensemble = self.objective == ObjectiveKind::EnsembleAt;
+        if ensemble && self.surrogates.is_empty() {
+            return refuse(
+                "surrogates",
+                "none".to_string(),
+                "at least one surrogate model for ensemble-at",
+            );
+        }
+        if !ensemble && !self.surrogates.is_empty() {
+            return refuse(
+                "surrogates",
+                format!("{} model(s)", self.surrogates.len()),
+                "no surrogates unless the objective is ensemble-at",
+            );
+        }
+        if let Some(lora) = &self.lora {
+            if self.init.is_none() {
+                return refuse(
+                    "lora-rank",
+                    lora.rank.to_string(),
+                    "adapters on trained weights: give --init RUN_OR_WEIGHTS",
+                );
+            }
+            lora.check()?;
+        }
+        Ok(())
     }
 }
 

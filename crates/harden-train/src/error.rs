@@ -37,6 +37,16 @@ pub enum TrainError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A model the run reads (`init`, `teacher`, `surrogates`) cannot be used.
+    #[error("{what} {}: {message}", path.display())]
+    Saved {
+        /// The key: `init`, `teacher` or `surrogates`.
+        what: &'static str,
+        /// The run directory or weights file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// No device was given.
     #[error("devices: no device given")]
     NoDevice,

@@ -10,6 +10,7 @@ use burn::train::checkpoint::Checkpointer;
 use harden_adversarial::Suite;
 use harden_data::{ArrayDataset, Batches};
 use harden_model::Classifier;
+use harden_model::lora;
 use harden_model::store::{self, WeightsFormat};
 
 use crate::learner::checkpointer;
@@ -37,6 +38,10 @@ pub fn save_both<M: Classifier>(model: &M, dir: &Path, stem: &str) -> Result<(),
 /// `best.*` (the epoch with the best validation score, restored from its checkpoint when it
 /// is not the last), evaluates the best weights and writes `report.json`.
 ///
+/// For a LoRA run, `final.*` and `best.*` hold the merged weights (plain models of the
+/// architecture), and the best epoch's adapters are saved alone too: `adapters.bpk` and, in
+/// PEFT's format, `adapters/`.
+///
 /// # Errors
 ///
 /// [`TrainError::Checkpoint`] when the best epoch's checkpoint cannot be read,
@@ -52,9 +57,15 @@ pub fn finish<M: Module + Classifier>(
     let config = run.config();
     let device = options.device()?;
     let last_epoch = history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch);
-    let final_model = trained.model.valid();
+    let parameters = trained.plan.parameters;
+    // Plain weights: adapters merged.
+    let plain = |model: &M| match config.lora {
+        Some(_) => lora::merge(model),
+        None => model.valid(),
+    };
+    let final_model = plain(&trained.model);
     save_both(&final_model, dir.path(), "final")?;
-    let (weights, eval_model) = match history.best_epoch {
+    let (weights, best) = match history.best_epoch {
         Some(best) if best != last_epoch => {
             let record = checkpointer(dir, "model")?
                 .restore(best)
@@ -64,15 +75,22 @@ pub fn finish<M: Module + Classifier>(
                     source,
                 })?;
             let trainee = trained.load_record(record);
-            (format!("best (epoch {best})"), trainee.model.valid())
+            (format!("best (epoch {best})"), trainee.model)
         }
-        Some(best) => (
-            format!("best (epoch {best}, the last)"),
-            final_model.clone(),
-        ),
-        None => (format!("final (epoch {last_epoch})"), final_model.clone()),
+        Some(best) => (format!("best (epoch {best}, the last)"), trained.model),
+        None => (format!("final (epoch {last_epoch})"), trained.model),
     };
+    let eval_model = plain(&best);
     save_both(&eval_model, dir.path(), "best")?;
+    if let Some(spec) = &config.lora {
+        lora::save_adapters(&best, spec, &dir.path().join("adapters.bpk"))?;
+        lora::export_peft(
+            &best,
+            spec,
+            &eval_model.pytorch_names(),
+            &dir.path().join("adapters"),
+        )?;
+    }
 
     let evaluation = evaluate(run, &eval_model, &data.test, device, weights)?;
     let report = TrainReport {
@@ -85,6 +103,7 @@ pub fn finish<M: Module + Classifier>(
             .map(harden_model::device::describe)
             .collect(),
         threads: harden_model::device::cpu_threads(),
+        parameters,
         train_samples: data.train.len(),
         valid_samples: data.valid.len(),
         epochs_completed: last_epoch,

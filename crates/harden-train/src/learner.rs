@@ -22,6 +22,7 @@ use crate::metric::RobustAccuracyMetric;
 use crate::progress::ProgressRenderer;
 use crate::recorder::{EpochRecorder, RunHistory};
 use crate::run_dir::RunDir;
+use crate::saved::Companions;
 use crate::schedule::{LrSchedule, eps_at};
 use crate::step::{Plan, Trainee};
 use crate::trainer::{Output, RunData, RunOptions};
@@ -58,9 +59,9 @@ pub fn checkpointer(dir: &RunDir, name: &str) -> Result<AtomicCheckpointer, Trai
     AtomicCheckpointer::new(&folder, name).map_err(|e| TrainError::io(&folder, e))
 }
 
-/// Trains `model` on `data` as `run` says, from where `dir` left off, continuing `history`
-/// (the epochs already done); returns the model after the last epoch (with its plan) and the
-/// history of every epoch.
+/// Trains `model` on `data` as `run` says (with the teacher or surrogates of `companions`),
+/// from where `dir` left off; returns the model after the last epoch (with its plan) and the
+/// history of every epoch, those done before a resume included.
 ///
 /// `strategy` is the distributed strategy for several devices, `None` for one.
 ///
@@ -74,11 +75,15 @@ pub fn launch<M: Module + Classifier + 'static>(
     dir: &RunDir,
     data: &RunData,
     model: M,
-    history: RunHistory,
+    companions: Companions,
     strategy: Option<ExecutionStrategy>,
     options: &RunOptions,
 ) -> Result<(Trainee<M>, RunHistory), TrainError> {
     let config = run.config();
+    let mut history = RunHistory::new(config.objective == ObjectiveKind::Clean);
+    for record in dir.history()? {
+        history.push(record, f64::INFINITY, 1);
+    }
     let device = options.device()?;
     let done = dir.done_epochs();
     let train_loader = EpochLoader::new(
@@ -171,6 +176,7 @@ pub fn launch<M: Module + Classifier + 'static>(
         training = training.with_training_strategy(TrainingStrategy::Default(strategy));
     }
     let divergence = Arc::new(Mutex::new(None));
+    let parameters = harden_model::lora::count(&model);
     let trainee = Trainee {
         model,
         plan: Plan {
@@ -182,6 +188,8 @@ pub fn launch<M: Module + Classifier + 'static>(
             valid_seed: mix(config.seed, 2),
             interrupter: training.interrupter(),
             divergence: divergence.clone(),
+            companions,
+            parameters,
         },
     };
     recorder.start_clock();

@@ -42,6 +42,10 @@ pub struct TrainReport {
     pub devices: Vec<String>,
     /// CPU threads available to the tensor backend (rayon's pool size).
     pub threads: usize,
+    /// Parameters of the trained model: all of them, and those trained (the adapters of a
+    /// LoRA run; every weight otherwise).
+    #[serde(default)]
+    pub parameters: harden_model::ParamCount,
     /// Training samples (after holding out validation).
     pub train_samples: usize,
     /// Validation samples (held out of the training split).

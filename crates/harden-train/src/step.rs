@@ -8,12 +8,13 @@ use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 use harden_adversarial::loss::cross_entropy;
-use harden_adversarial::{Attack, AttackRng, Objective, Pgd};
+use harden_adversarial::{Attack, AttackRng, Objective, Pgd, Supervision};
 use harden_data::Inputs;
 use harden_model::Classifier;
 
 use crate::loader::Batch;
 use crate::metric::{StepOutput, ValidOutput, class_scores};
+use crate::saved::Companions;
 use crate::schedule::eps_at;
 
 /// Where the loss first stopped being finite.
@@ -46,6 +47,10 @@ pub struct Plan {
     pub interrupter: Interrupter,
     /// Set on a non-finite loss.
     pub divergence: Arc<Mutex<Option<Divergence>>>,
+    /// The teacher of distillation and the surrogates of ensemble AT.
+    pub companions: Companions,
+    /// The model's parameters, counted before training (trainable ones need autodiff).
+    pub parameters: harden_model::ParamCount,
 }
 
 impl fmt::Debug for Plan {
@@ -89,16 +94,24 @@ impl<M: Module + Classifier> Trainee<M> {
         } else {
             plan.objective.clone()
         };
-        let attack_model = self.model.valid();
         let mut rng = AttackRng::new(batch.seed);
-        let out = objective.loss(
-            &|x: Tensor<D>| self.model.logits(x),
-            &|x: Tensor<D>| attack_model.logits(x),
-            inputs,
-            labels.clone(),
-            None,
-            &mut rng,
-        );
+        let supervision = Supervision {
+            labels: labels.clone(),
+            teacher: plan.companions.teacher.as_ref().map(|t| t.logits(&inputs)),
+        };
+        let model = |x: Tensor<D>| self.model.logits(x);
+        // Ensemble AT: batch i is attacked on surrogate i mod (k + 1), 0 being the model.
+        let surrogates = &plan.companions.surrogates;
+        let source = batch.iteration % (surrogates.len() + 1);
+        let out = if source == 0 {
+            let attack_model = self.model.valid();
+            let attack = |x: Tensor<D>| attack_model.logits(x);
+            objective.loss(&model, &attack, inputs, supervision, None, &mut rng)
+        } else {
+            let surrogate = surrogates[source - 1].beside(&inputs);
+            let attack = |x: Tensor<D>| surrogate.logits(x);
+            objective.loss(&model, &attack, inputs, supervision, None, &mut rng)
+        };
         let value = out.loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
             let mut slot = plan.divergence.lock().expect("divergence lock");

@@ -8,16 +8,16 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use harden_adversarial::ObjectiveKind;
 use harden_data::ArrayDataset;
 use harden_data::source::default_data_dir;
 use harden_data::split::stratified_split;
-use harden_model::{Classifier, ModelConfig};
+use harden_model::{Classifier, ModelConfig, lora, store};
 
 use crate::finish::finish;
 use crate::learner::{ddp, launch};
 use crate::loader::mix;
-use crate::recorder::{EpochCallback, RunHistory};
+use crate::recorder::EpochCallback;
+use crate::saved::Companions;
 use crate::run_dir::RunDir;
 use crate::{Run, TrainConfig, TrainError, TrainReport};
 
@@ -171,12 +171,47 @@ impl RunData {
 /// `resume`; a resume directory without a complete checkpoint; a diverged loss; or an I/O
 /// failure writing the run directory.
 pub fn train(run: &Run, options: &RunOptions) -> Result<TrainReport, TrainError> {
-    let data = RunData::load(run.config())?;
-    let model_config = run.config().model.config_for(
+    let config = run.config();
+    let data = RunData::load(config)?;
+    let model_config = config.model.config_for(
         data.train.sample_shape(),
         ModelConfig::outputs_for_classes(data.train.num_classes()),
     )?;
-    fit(run, &data, |device| model_config.init(device), options)
+    let Some(init) = &config.init else {
+        return fit(run, &data, |device| model_config.init(device), options);
+    };
+    // Starting weights (and the adapters' targets) are checked before anything is written.
+    let (file, spec) = init.resolve("init", &config.model)?;
+    let refuse = |message: String| TrainError::Saved {
+        what: "init",
+        path: init.path.clone(),
+        message,
+    };
+    if spec != config.model {
+        return Err(refuse(format!(
+            "holds a {} ({spec:?}), and this run trains {:?}: pass the same --model",
+            spec.kind().name(),
+            config.model
+        )));
+    }
+    let base = store::load(model_config.init(options.device()?), &file)
+        .map_err(|e| refuse(e.to_string()))?;
+    if let Some(spec) = &config.lora {
+        lora::attach(base, spec)?;
+    }
+    let lora = config.lora.clone();
+    fit(
+        run,
+        &data,
+        move |device| {
+            let model = store::load(model_config.init(device), &file).expect("loaded above");
+            match &lora {
+                Some(spec) => lora::attach(model, spec).expect("attached above"),
+                None => model,
+            }
+        },
+        options,
+    )
 }
 
 /// Trains the model `init` builds (any burn module implementing [`Classifier`]) on `data` as
@@ -202,19 +237,22 @@ pub fn fit<M: Module + Classifier + 'static>(
     } else {
         None
     };
+    // So are the teacher and surrogates.
+    let companions = Companions::load(
+        config,
+        data.train.sample_shape(),
+        ModelConfig::outputs_for_classes(data.train.num_classes()),
+        device,
+    )?;
     let dir = if options.resume {
         RunDir::resume(&options.out)?
     } else {
         RunDir::create(&options.out, config)?
     };
-    let mut history = RunHistory::new(config.objective == ObjectiveKind::Clean);
-    for record in dir.history()? {
-        history.push(record, f64::INFINITY, 1);
-    }
 
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model = init(&train_device);
-    let (trained, history) = launch(run, &dir, data, model, history, strategy, options)?;
+    let (trained, history) = launch(run, &dir, data, model, companions, strategy, options)?;
     finish(run, &dir, data, trained, history, options)
 }

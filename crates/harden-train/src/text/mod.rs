@@ -145,12 +145,30 @@ pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
     HotFlip::new(t.max_flips)?;
     if matches!(
         config.objective,
-        ObjectiveKind::FgsmRs | ObjectiveKind::Trades
+        ObjectiveKind::FgsmRs
+            | ObjectiveKind::Trades
+            | ObjectiveKind::Ard
+            | ObjectiveKind::Rslad
+            | ObjectiveKind::EnsembleAt
     ) {
         return Err(ParamError {
             name: "objective",
             value: config.objective.name(),
             expected: "clean, pgd (on token embeddings), freelb or a2t for a text model",
+        }
+        .into());
+    }
+    let others = [
+        ("init", config.init.is_some()),
+        ("lora-rank", config.lora.is_some()),
+        ("teacher", config.teacher.is_some()),
+        ("surrogates", !config.surrogates.is_empty()),
+    ];
+    if let Some((name, _)) = others.into_iter().find(|(_, given)| *given) {
+        return Err(ParamError {
+            name,
+            value: "given".to_string(),
+            expected: "nothing for a text run: starting weights, adapters, teachers and surrogates train image and table models",
         }
         .into());
     }
