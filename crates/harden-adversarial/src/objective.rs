@@ -424,9 +424,10 @@ impl Objective {
                 let clean_logits = model.logits(input.clone());
                 let adv_logits = model.logits(on_input(adv.clone()));
                 let t = *temperature;
-                let distill = kl_divergence(teacher.div_scalar(t), adv_logits.clone().div_scalar(t))
-                    .mean()
-                    .mul_scalar(alpha * t * t);
+                let distill =
+                    kl_divergence(teacher.div_scalar(t), adv_logits.clone().div_scalar(t))
+                        .mean()
+                        .mul_scalar(alpha * t * t);
                 let natural = cross_entropy(clean_logits, labels)
                     .mean()
                     .mul_scalar(1.0 - alpha);
@@ -439,7 +440,14 @@ impl Objective {
             }
             Self::Rslad { attack } => {
                 let target = teacher();
-                let adv = kl_inner(attack, attack_model, input.clone(), target.clone(), mask, rng);
+                let adv = kl_inner(
+                    attack,
+                    attack_model,
+                    input.clone(),
+                    target.clone(),
+                    mask,
+                    rng,
+                );
                 let teacher = target.autodiff_if(input.is_autodiff());
                 let clean_logits = model.logits(input.clone());
                 let adv_logits = model.logits(on_input(adv.clone()));

@@ -8,7 +8,9 @@ mod common;
 use burn::tensor::{Device, Tensor};
 use common::{batch, digits, train, values};
 use harden_adversarial::eval::run_ensemble;
-use harden_adversarial::{AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel};
+use harden_adversarial::{
+    AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, Supervision, ThreatModel,
+};
 use harden_model::MlpConfig;
 
 fn linf(eps: f64) -> ThreatModel {
@@ -167,4 +169,120 @@ fn adversarial_training_raises_robust_accuracy() {
         results[3]
     );
     assert!(results.iter().all(|(clean, _)| *clean > 0.8), "{results:?}");
+}
+
+/// Logits `[N, K]` of another, untrained network: a second teacher.
+fn other_teacher(x: &Tensor<4>, device: &Device) -> Tensor<2> {
+    device.seed(99);
+    MlpConfig::new(64, vec![16], 10)
+        .init(device)
+        .forward(x.clone())
+}
+
+#[test]
+fn distillation_losses_follow_the_teacher() {
+    let device = Device::flex();
+    let (_, test_set) = digits();
+    let (x, y) = batch(&test_set, &device);
+    let ad = device.clone().autodiff();
+    ad.seed(1);
+    let student = MlpConfig::new(64, vec![32], 10).init(&ad);
+    let f = |x: Tensor<4>| student.forward(x);
+    let attack = PgdConfig::new(linf(0.1), 3, 0.05);
+    let teacher_a = other_teacher(&x, &device);
+    let teacher_b = teacher_a.clone().mul_scalar(-2.0);
+    for config in [
+        ObjectiveConfig::Ard {
+            alpha: 0.9,
+            temperature: 4.0,
+            attack: attack.clone(),
+        },
+        ObjectiveConfig::Rslad {
+            attack: attack.clone(),
+        },
+    ] {
+        let objective = config.check().unwrap();
+        let loss = |teacher: &Tensor<2>| {
+            let supervision = Supervision {
+                labels: y.clone(),
+                teacher: Some(teacher.clone()),
+            };
+            let mut rng = AttackRng::new(3);
+            let out = objective.loss(&f, &f, x.clone().autodiff(), supervision, None, &mut rng);
+            let adv = out.adversarial.clone().unwrap();
+            let gap = values((adv - x.clone()).abs().max());
+            assert!(
+                gap[0] <= 0.1 + 1e-6,
+                "{}: outside the ball",
+                objective.name()
+            );
+            values(out.loss)[0]
+        };
+        let (a, b) = (loss(&teacher_a), loss(&teacher_b));
+        assert!(a.is_finite() && b.is_finite());
+        assert!(
+            (a - b).abs() > 1e-3,
+            "{}: the teacher does not change the loss ({a} vs {b})",
+            objective.name()
+        );
+        // The student's gradient flows through the loss.
+        let supervision = Supervision {
+            labels: y.clone(),
+            teacher: Some(teacher_a.clone()),
+        };
+        let out = objective.loss(
+            &f,
+            &f,
+            x.clone().autodiff(),
+            supervision,
+            None,
+            &mut AttackRng::new(3),
+        );
+        let grads = out.loss.backward();
+        let g = student.layers[0].weight.val().grad(&grads);
+        assert!(
+            g.is_some(),
+            "{}: no gradient for the student",
+            objective.name()
+        );
+    }
+    // ARD with alpha 0 is clean cross-entropy: the teacher drops out.
+    let ard0 = ObjectiveConfig::Ard {
+        alpha: 0.0,
+        temperature: 4.0,
+        attack,
+    }
+    .check()
+    .unwrap();
+    let clean = Objective::Clean.loss(&f, &f, x.clone(), y.clone(), None, &mut AttackRng::new(0));
+    let ard = ard0.loss(
+        &f,
+        &f,
+        x.clone(),
+        Supervision {
+            labels: y,
+            teacher: Some(teacher_a),
+        },
+        None,
+        &mut AttackRng::new(0),
+    );
+    assert!((values(clean.loss)[0] - values(ard.loss)[0]).abs() < 1e-5);
+}
+
+#[test]
+fn distillation_settings_are_checked() {
+    let attack = PgdConfig::new(linf(0.1), 3, 0.05);
+    for (alpha, temperature) in [(1.5, 4.0), (-0.1, 4.0), (0.5, 0.0), (0.5, f64::NAN)] {
+        let err = ObjectiveConfig::Ard {
+            alpha,
+            temperature,
+            attack: attack.clone(),
+        }
+        .check()
+        .unwrap_err();
+        assert!(
+            err.name == "distill-alpha" || err.name == "temperature",
+            "{err}"
+        );
+    }
 }

@@ -8,8 +8,8 @@ use harden_data::DatasetSource;
 use harden_model::{LoraSpec, ModelKind, ModelSpec, parse_device, parse_devices};
 use harden_train::recorder::EpochRecord;
 use harden_train::{
-    Norm, ObjectiveKind, OptimizerKind, Output, RunOptions, ScheduleKind, TrainConfig, TrainReport,
-    SavedModel, default_run_dir, run_config, train,
+    Norm, ObjectiveKind, OptimizerKind, Output, RunOptions, SavedModel, ScheduleKind, TrainConfig,
+    TrainReport, default_run_dir, run_config, train,
 };
 
 use crate::kinds::Kind;
@@ -165,10 +165,15 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Small models")]
     init: Option<SavedModel>,
     /// Train rank-R LoRA adapters on the --init weights instead of every weight.
-    #[arg(long, help_heading = "Small models", requires = "init")]
+    #[arg(long, help_heading = "Small models")]
     lora_rank: Option<usize>,
     /// LoRA scale numerator: updates are (alpha / rank) a b [default: 2 x rank].
-    #[arg(long, allow_negative_numbers = true, help_heading = "Small models", requires = "lora_rank")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        help_heading = "Small models",
+        requires = "lora_rank"
+    )]
     lora_alpha: Option<f64>,
     /// LoRA: adapt only weights whose path contains one of these, comma-separated (e.g.
     /// fc1,fc2 or encoder) [default: every matrix].

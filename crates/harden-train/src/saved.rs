@@ -82,7 +82,11 @@ impl SavedModel {
     ///
     /// [`TrainError::Saved`] for a path that does not exist, or a run directory without a
     /// readable `config.json`.
-    pub fn resolve(&self, what: &'static str, own: &ModelSpec) -> Result<(PathBuf, ModelSpec), TrainError> {
+    pub fn resolve(
+        &self,
+        what: &'static str,
+        own: &ModelSpec,
+    ) -> Result<(PathBuf, ModelSpec), TrainError> {
         let err = |message: String| TrainError::Saved {
             what,
             path: self.path.clone(),
@@ -97,9 +101,7 @@ impl SavedModel {
             return Ok((self.path.join("best.bpk"), spec));
         }
         if !self.path.is_file() {
-            return Err(err(
-                "no such run directory or weights file".to_string(),
-            ));
+            return Err(err("no such run directory or weights file".to_string()));
         }
         let spec = self.kind.map_or_else(|| own.clone(), ModelSpec::from);
         Ok((self.path.clone(), spec))

@@ -17,8 +17,8 @@ use crate::finish::finish;
 use crate::learner::{ddp, launch};
 use crate::loader::mix;
 use crate::recorder::EpochCallback;
-use crate::saved::Companions;
 use crate::run_dir::RunDir;
+use crate::saved::Companions;
 use crate::{Run, TrainConfig, TrainError, TrainReport};
 
 /// How a run reports while it goes.
