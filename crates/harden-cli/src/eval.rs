@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor};
-use harden_adversarial::suite::{CurvePoint, EvalReport, SanityFlag, evaluate, robustness_curve};
-use harden_adversarial::{Differentiable, Suite, ThreatModel};
+use harden_adversarial::suite::{
+    CurvePoint, EvalReport, SanityFlag, evaluate, evaluate_with, robustness_curve,
+};
+use harden_adversarial::{ApgdConfig, ApgdLoss, Differentiable, Suite, ThreatModel, Transfer};
 use harden_data::Batches;
 use harden_model::{Model, ModelConfig, ModelKind, lora, parse_device};
 use serde::Serialize;
@@ -26,7 +28,8 @@ pub struct EvalArgs {
     /// Attack ensemble: quick (PGD-20), standard (APGD-CE, APGD-T, Square) or full.
     #[arg(long, conflicts_with = "attack")]
     suite: Option<String>,
-    /// A single attack instead of a suite: fgsm or pgd (with --steps and --restarts).
+    /// A single attack instead of a suite: fgsm, pgd (with --steps and --restarts), or
+    /// transfer (APGD-CE crafted on --surrogate alone: the transfer success rate).
     #[arg(long)]
     attack: Option<String>,
     #[command(flatten)]
@@ -99,12 +102,15 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
         (Some(s), None) => Ok(s.parse()?),
         (None, Some(a)) => match a.as_str() {
             "fgsm" => Ok(Suite::Fgsm),
+            // The suite is not run; `evaluate_rank` runs the transfer attack alone.
+            "transfer" if args.surrogate.is_some() => Ok(Suite::Fgsm),
+            "transfer" => bail!("--attack transfer needs --surrogate: the model to craft on"),
             "pgd" => Ok(Suite::Pgd {
                 steps: args.flags.steps,
                 restarts: args.flags.restarts,
                 step_size,
             }),
-            other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
+            other => bail!("invalid --attack {other:?}: expected fgsm, pgd or transfer"),
         },
         (None, None) => Ok(Suite::Standard),
         (Some(_), Some(_)) => bail!("--suite and --attack exclude each other"),
@@ -127,7 +133,14 @@ fn evaluate_rank<const D: usize>(
     let g = surrogate.map(|s| move |x: Tensor<D>| s.forward(x));
     let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<D>);
     let seed = args.flags.seed;
-    let evaluation = evaluate(&f, g_dyn, batches, suite, threat, seed)?;
+    let evaluation = match (args.attack.as_deref(), g_dyn) {
+        (Some("transfer"), Some(g)) => {
+            let apgd = ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy).check()?;
+            let transfer = Transfer::new(apgd, g);
+            evaluate_with(&f, batches, "transfer", &[&transfer], threat, seed)?
+        }
+        _ => evaluate(&f, g_dyn, batches, suite, threat, seed)?,
+    };
     let curve = if args.eps_list.is_empty() {
         None
     } else {
@@ -153,7 +166,7 @@ fn with_adapters(model: Model, run: &std::path::Path) -> Result<Model> {
         );
     };
     let model = lora::attach(model, &spec).context("--adapters")?;
-    Ok(lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")?)
+    lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {

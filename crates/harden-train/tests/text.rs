@@ -157,3 +157,42 @@ fn embedding_space_objectives_train_and_image_objectives_are_refused() {
         "a refused run writes nothing"
     );
 }
+
+#[test]
+fn lora_on_a_text_run_trains_encoder_adapters_from_its_weights() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    let base_report =
+        train_text(&sentiment(&data, ObjectiveKind::Clean, 3), &options(&base)).unwrap();
+    let out = dir.path().join("lora");
+    let config = TrainConfig {
+        init: Some(base.display().to_string().parse().unwrap()),
+        lora: Some(harden_model::LoraSpec {
+            rank: 8,
+            alpha: 16.0,
+            targets: vec!["encoder".into()],
+            ..Default::default()
+        }),
+        ..sentiment(&data, ObjectiveKind::A2t, 1)
+    };
+    let report = train_text(&config, &options(&out)).unwrap();
+    // One layer of width 32, ff 64: query, key, value, output [32, 32], the feed-forward
+    // [32, 64] and [64, 32], rank 8.
+    assert_eq!(report.trainable_parameters, 4 * 8 * 64 + 2 * 8 * 96);
+    assert_eq!(report.parameters, base_report.parameters);
+    assert!(report.trainable_parameters * 10 < report.parameters);
+    // The tokenizer is the base run's; the adapters are saved alone and for PEFT.
+    assert_eq!(
+        std::fs::read(base.join("tokenizer.json")).unwrap(),
+        std::fs::read(out.join("tokenizer.json")).unwrap()
+    );
+    for file in [
+        "adapters.bpk",
+        "adapters/adapter_model.safetensors",
+        "model.bpk",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    load_text_run(&out, &Device::flex()).unwrap();
+}

@@ -158,9 +158,18 @@ pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
         }
         .into());
     }
+    if let Some(spec) = &config.lora {
+        if config.init.is_none() {
+            return Err(ParamError {
+                name: "lora-rank",
+                value: spec.rank.to_string(),
+                expected: "adapters on trained weights: give --init RUN",
+            }
+            .into());
+        }
+        spec.check()?;
+    }
     let others = [
-        ("init", config.init.is_some()),
-        ("lora-rank", config.lora.is_some()),
         ("teacher", config.teacher.is_some()),
         ("surrogates", !config.surrogates.is_empty()),
     ];
@@ -168,7 +177,7 @@ pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
         return Err(ParamError {
             name,
             value: "given".to_string(),
-            expected: "nothing for a text run: starting weights, adapters, teachers and surrogates train image and table models",
+            expected: "nothing for a text run: teachers and surrogates train image and table models",
         }
         .into());
     }

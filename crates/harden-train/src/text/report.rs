@@ -102,6 +102,9 @@ pub struct TextReport {
     pub vocab_size: usize,
     /// Parameters of the model.
     pub parameters: usize,
+    /// Parameters trained: all of them, or the adapters of a LoRA run.
+    #[serde(default)]
+    pub trainable_parameters: usize,
     /// Training texts.
     pub train_samples: usize,
     /// Validation texts.

@@ -10,7 +10,7 @@ use harden_adversarial::text::{CharAttack, EmbeddingPgd, FreeLb, freelb_loss};
 use harden_adversarial::{AttackRng, ObjectiveKind};
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
-use harden_model::{TextClassifier, TextModel, WeightsFormat};
+use harden_model::{TextClassifier, TextModel, TextModelConfig, WeightsFormat, lora};
 
 use super::{
     Embedder, Oracle, TextData, TextEpoch, TextReport, check, evaluate_text, model_config,
@@ -87,18 +87,32 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     let data = TextData::load(config)?;
     // Validate the model before anything is written.
     model_config(config, config.text.vocab_size, data.train.num_classes())?;
+    let start = config.init.as_ref().map(TextStart::load).transpose()?;
     let dir = crate::run_dir::RunDir::create(&options.out, config)?;
     let out = dir.path().to_path_buf();
 
-    let tokenizer = TextTokenizer::train(data.train.texts(), config.text.vocab_size)?;
+    let tokenizer = match &start {
+        Some(s) => s.tokenizer.clone(),
+        None => TextTokenizer::train(data.train.texts(), config.text.vocab_size)?,
+    };
     tokenizer.save(&out.join("tokenizer.json"))?;
-    let model_config = model_config(config, tokenizer.vocab_size(), data.train.num_classes())?;
+    let model_config = match &start {
+        Some(s) => s.model.clone(),
+        None => model_config(config, tokenizer.vocab_size(), data.train.num_classes())?,
+    };
     write_json(&out.join("model.json"), &model_config)?;
 
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let mut model = model_config.init(&train_device);
-    let parameters = model.num_params();
+    if let Some(s) = &start {
+        model = harden_model::store::load_module(model, &[], &s.weights)?;
+    }
+    if let Some(spec) = &config.lora {
+        model = lora::attach(model, spec)?;
+    }
+    let count = lora::count(&model);
+    let parameters = count.total - count.adapter;
     let mut optim = optimizer::build(config);
     let max_len = config.text.max_len;
     let encode = |d: &TextDataset| -> Vec<Vec<u32>> {
@@ -241,8 +255,17 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         }
         if best.is_none_or(|(_, b)| valid_accuracy > b) {
             best = Some((epoch, valid_accuracy));
+            // A LoRA run keeps the merged weights, and the adapters alone beside them.
+            let plain = match &config.lora {
+                Some(spec) => {
+                    lora::save_adapters(&valid_model, spec, &out.join("adapters.bpk"))?;
+                    lora::export_peft(&valid_model, spec, &[], &out.join("adapters"))?;
+                    lora::merge(&valid_model)
+                }
+                None => valid_model.clone(),
+            };
             harden_model::store::save_module(
-                &valid_model,
+                &plain,
                 &[],
                 &out.join("model.bpk"),
                 WeightsFormat::Burnpack,
@@ -282,6 +305,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         device: format!("{device:?}"),
         vocab_size: tokenizer.vocab_size(),
         parameters,
+        trainable_parameters: count.trainable,
         train_samples: data.train.len(),
         valid_samples: data.valid.len(),
         best_epoch,
@@ -291,6 +315,42 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     };
     write_json(&out.join("report.json"), &report)?;
     Ok(report)
+}
+
+/// What a text run started with `--init` reads from the run it starts from: its tokenizer,
+/// its model configuration and its best weights.
+struct TextStart {
+    tokenizer: TextTokenizer,
+    model: TextModelConfig,
+    weights: std::path::PathBuf,
+}
+
+impl TextStart {
+    /// Reads the text run directory `init`.
+    fn load(init: &crate::SavedModel) -> Result<Self, TrainError> {
+        let dir = &init.path;
+        let refuse = |message: String| TrainError::Saved {
+            what: "init",
+            path: dir.clone(),
+            message,
+        };
+        if !dir.join("tokenizer.json").is_file() || !dir.join("model.json").is_file() {
+            return Err(refuse(
+                "a text run starts from a text run directory (with tokenizer.json, model.json and model.bpk)".to_string(),
+            ));
+        }
+        let tokenizer =
+            TextTokenizer::load(&dir.join("tokenizer.json")).map_err(|e| refuse(e.to_string()))?;
+        let text = std::fs::read_to_string(dir.join("model.json"))
+            .map_err(|e| refuse(format!("model.json: {e}")))?;
+        let model: TextModelConfig =
+            serde_json::from_str(&text).map_err(|e| refuse(format!("model.json: {e}")))?;
+        Ok(Self {
+            tokenizer,
+            model,
+            weights: dir.join("model.bpk"),
+        })
+    }
 }
 
 /// One optimizer step on `loss`; returns the model and the running loss and correct counts.
