@@ -84,7 +84,7 @@ impl WeightsArgs {
         }
         let Some(model) = self.model else {
             bail!(
-                "missing --model: the architecture of {} (mlp, small-cnn or madry-cnn)",
+                "missing --model: the architecture of {} (mlp, small-cnn, madry-cnn or tiny-cnn)",
                 path.display()
             );
         };
