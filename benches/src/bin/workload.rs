@@ -204,7 +204,7 @@ fn text_epoch(
     data_dir: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use harden_train::text::TextSettings;
-    use harden_train::{ObjectiveKind, Output, RunOptions, TrainConfig, train_text};
+    use harden_train::{ObjectiveKind, RunOptions, TrainConfig, train_text};
     let objective = match objective {
         "clean-epoch" => ObjectiveKind::Clean,
         "freelb-epoch" => ObjectiveKind::Freelb,
@@ -227,13 +227,7 @@ fn text_epoch(
         },
         ..TrainConfig::default()
     };
-    let options = RunOptions {
-        out: run_dir.clone(),
-        resume: false,
-        devices: vec![device.clone()],
-        output: Output::Quiet,
-        on_epoch: None,
-    };
+    let options = RunOptions::quiet(run_dir.clone(), device.clone());
     let report = train_text(&config, &options);
     let _ = std::fs::remove_dir_all(&run_dir);
     let report = report?;

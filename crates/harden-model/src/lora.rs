@@ -302,32 +302,12 @@ pub fn load_adapters<M: Module + ModuleDisplay>(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
     // The filter leaves the base out of the file, but burn-store lists it as missing.
     let saved = |p: &str| {
         p.ends_with(".lora.a") || p.ends_with(".lora.b") || spec.full.iter().any(|f| p.contains(f))
     };
-    problems.extend(
-        result
-            .missing
-            .iter()
-            .filter(|(p, _)| saved(p))
-            .map(|(p, _)| format!("missing tensor {p}")),
-    );
-    problems.extend(
-        result
-            .unused
-            .iter()
-            .map(|p| format!("unexpected tensor {p}")),
-    );
-    if problems.is_empty() {
-        Ok(model)
-    } else {
-        Err(ModelError::Mismatch {
-            path: path.to_path_buf(),
-            details: problems.join("; "),
-        })
-    }
+    crate::store::check_applied_where(path, &result, saved)?;
+    Ok(model)
 }
 
 /// One exported adapter: PEFT's name stem, and its two factors in PEFT's layout.

@@ -270,11 +270,21 @@ fn check_values<M: Module>(path: &Path, model: &M) -> Result<(), ModelError> {
 
 /// Turns an incomplete or inconsistent application of weights into [`ModelError::Mismatch`].
 fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), ModelError> {
+    check_applied_where(path, result, |_| true)
+}
+
+/// [`check_applied`], counting as missing only the tensors `expected` names.
+pub(crate) fn check_applied_where(
+    path: &Path,
+    result: &ApplyResult,
+    expected: impl Fn(&str) -> bool,
+) -> Result<(), ModelError> {
     let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
     problems.extend(
         result
             .missing
             .iter()
+            .filter(|(p, _)| expected(p))
             .map(|(p, _)| format!("missing tensor {p}")),
     );
     problems.extend(

@@ -47,6 +47,17 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// A new run in `out` on one `device`, printing nothing.
+    pub fn quiet(out: impl Into<PathBuf>, device: Device) -> Self {
+        Self {
+            out: out.into(),
+            resume: false,
+            devices: vec![device],
+            output: Output::Quiet,
+            on_epoch: None,
+        }
+    }
+
     /// The first device: the one a single-device run trains on, and where the final
     /// evaluation runs.
     ///

@@ -12,7 +12,7 @@ use harden_adversarial::{Attack, AttackRng, Norm, ObjectiveKind, PgdConfig, Thre
 use harden_data::Batches;
 use harden_model::store::{self, WeightsFormat};
 use harden_model::{Classifier, ModelSpec};
-use harden_train::{Output, RunData, RunOptions, TrainConfig, fit};
+use harden_train::{RunData, RunOptions, TrainConfig, fit};
 
 /// Two linear layers with a ReLU between them, flattening any input.
 #[derive(Module, Debug)]
@@ -54,13 +54,7 @@ fn a_network_defined_by_the_user_trains_saves_and_loads() {
     let run = config.check().unwrap();
     let data = RunData::load(run.config()).unwrap();
     let (inputs, classes) = (data.train.sample_len(), data.train.num_classes());
-    let options = RunOptions {
-        out: out.clone(),
-        resume: false,
-        devices: vec![Device::flex()],
-        output: Output::Quiet,
-        on_epoch: None,
-    };
+    let options = RunOptions::quiet(out.clone(), Device::flex());
     let report = fit(
         &run,
         &data,

@@ -9,16 +9,10 @@ use harden_data::source::DatasetSource;
 use harden_model::lora::{self, LoraSpec};
 use harden_model::{Classifier, ModelSpec, store};
 use harden_train::trainer::{RunOptions, train};
-use harden_train::{ObjectiveKind, Output, SavedModel, TrainConfig, TrainError, TrainReport};
+use harden_train::{ObjectiveKind, SavedModel, TrainConfig, TrainError, TrainReport};
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        resume: false,
-        devices: vec![Device::flex()],
-        output: Output::Quiet,
-        on_epoch: None,
-    }
+    RunOptions::quiet(out, Device::flex())
 }
 
 fn config(objective: ObjectiveKind, hidden: usize, epochs: usize) -> TrainConfig {

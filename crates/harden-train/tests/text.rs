@@ -10,16 +10,10 @@ use harden_data::testing::data_dir;
 use harden_model::ModelSpec;
 use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, train_text};
 use harden_train::trainer::RunOptions;
-use harden_train::{ObjectiveKind, Output, TrainConfig};
+use harden_train::{ObjectiveKind, TrainConfig};
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        resume: false,
-        devices: vec![Device::flex()],
-        output: Output::Quiet,
-        on_epoch: None,
-    }
+    RunOptions::quiet(out, Device::flex())
 }
 
 fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfig {

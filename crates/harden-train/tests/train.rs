@@ -7,16 +7,10 @@ use harden_adversarial::eval::accuracy;
 use harden_data::source::DatasetSource;
 use harden_model::{ModelSpec, store};
 use harden_train::trainer::{RunOptions, train};
-use harden_train::{ObjectiveKind, Output, ScheduleKind, TrainConfig, TrainError, TrainReport};
+use harden_train::{ObjectiveKind, ScheduleKind, TrainConfig, TrainError, TrainReport};
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        resume: false,
-        devices: vec![Device::flex()],
-        output: Output::Quiet,
-        on_epoch: None,
-    }
+    RunOptions::quiet(out, Device::flex())
 }
 
 fn small(objective: ObjectiveKind) -> TrainConfig {
