@@ -230,3 +230,36 @@ fn companions_must_fit_the_objective() {
     assert!(err.to_string().contains("no/such/run"), "{err}");
     assert!(!dir.path().join("x").exists());
 }
+
+/// A frozen teacher answers on every device it is asked on, with the same logits.
+#[cfg(feature = "ndarray")]
+#[test]
+fn frozen_models_copy_themselves_to_each_device() {
+    let flex = Device::flex();
+    flex.seed(2);
+    let config = ModelSpec::Mlp { hidden: vec![8] }
+        .config_for(&[1, 8, 8], 10)
+        .unwrap();
+    let frozen = harden_train::Frozen::new("teacher", config.init(&flex));
+    let x = Tensor::<4>::ones([3, 1, 8, 8], &flex);
+    let on_flex = frozen.logits(&x);
+    let ndarray = harden_model::parse_device("ndarray").unwrap();
+    let on_ndarray = frozen.logits(&x.clone().to_device(&ndarray));
+    assert_eq!(on_ndarray.device(), ndarray);
+    let (a, b) = (
+        on_flex
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap(),
+        on_ndarray
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap(),
+    );
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5));
+    // The autodiff graph of a training batch is dropped.
+    let trained = frozen.logits(&x.autodiff().require_grad());
+    assert!(!trained.is_autodiff());
+}
