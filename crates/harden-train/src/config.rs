@@ -289,18 +289,11 @@ impl TrainConfig {
         }
         self.check_models()?;
         let threat = ThreatModel::new(self.norm, self.eps)?;
-        if let Some(alpha) = self.alpha {
-            check_finite_positive("alpha", alpha)?;
-        }
-        check_at_least_one("steps", self.steps)?;
+        self.check_loop()?;
         check_at_least_one("restarts", self.restarts)?;
         check_finite_non_negative("beta", self.beta)?;
         check_finite_non_negative("eps-warmup-epochs", self.eps_warmup_epochs)?;
-        check_at_least_one("epochs", self.epochs)?;
-        check_at_least_one("batch-size", self.batch_size)?;
-        check_finite_positive("lr", self.lr)?;
         check_fraction("momentum", self.momentum)?;
-        check_finite_non_negative("weight-decay", self.weight_decay)?;
         if let Some(peak) = self.peak_epoch
             && !(peak.is_finite() && (0.0..self.epochs as f64).contains(&peak))
         {
@@ -348,6 +341,20 @@ impl TrainConfig {
 }
 
 impl TrainConfig {
+    /// The settings every run's loop reads, image, table or text: epochs, batch size,
+    /// learning rate, weight decay, attack steps and step size.
+    pub(crate) fn check_loop(&self) -> Result<(), ParamError> {
+        check_at_least_one("epochs", self.epochs)?;
+        check_at_least_one("batch-size", self.batch_size)?;
+        check_finite_positive("lr", self.lr)?;
+        check_finite_non_negative("weight-decay", self.weight_decay)?;
+        check_at_least_one("steps", self.steps)?;
+        if let Some(alpha) = self.alpha {
+            check_finite_positive("alpha", alpha)?;
+        }
+        Ok(())
+    }
+
     /// The models the run reads besides its own fit the objective: a teacher exactly for
     /// `ard` and `rslad`, surrogates exactly for `ensemble-at`, LoRA only from `init`.
     fn check_models(&self) -> Result<(), TrainError> {

@@ -117,22 +117,13 @@ impl TextData {
 
 /// The checked values of a text run.
 pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
-    use harden_adversarial::error::{
-        ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
-    };
+    use harden_adversarial::error::{ParamError, check_at_least_one, check_finite_non_negative};
     let t = &config.text;
-    check_at_least_one("epochs", config.epochs)?;
-    check_at_least_one("batch-size", config.batch_size)?;
+    config.check_loop()?;
     check_at_least_one("max-len", t.max_len)?;
-    check_at_least_one("steps", config.steps)?;
-    check_finite_positive("lr", config.lr)?;
     check_finite_non_negative("eps", config.eps)?;
-    check_finite_non_negative("weight-decay", config.weight_decay)?;
     check_finite_non_negative("init-mag", t.init_mag)?;
     check_finite_non_negative("max-norm", t.max_norm)?;
-    if let Some(a) = config.alpha {
-        check_finite_positive("alpha", a)?;
-    }
     if !(t.adv_fraction > 0.0 && t.adv_fraction <= 1.0) {
         return Err(ParamError {
             name: "adv-fraction",
