@@ -119,7 +119,7 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
         (
             vec!["--model", "resnet", "--eps", "0.1"],
-            "expected mlp, small-cnn, madry-cnn, text-transformer or bag-of-embeddings",
+            "expected mlp, small-cnn, madry-cnn, tiny-cnn, text-transformer or bag-of-embeddings",
         ),
         (with(&["--device", "tpu"]), "unknown device"),
         (with(&["--suite", "strong"]), "quick, standard"),

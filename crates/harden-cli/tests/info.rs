@@ -47,7 +47,10 @@ fn info_lists_backends_datasets_and_models_as_json() {
         .collect();
     // Text models at the default vocabulary (8000 tokens), length 128 and width 64: the
     // Transformer is 512,000 + 8,192 embedding weights, 2 x 33,472 per layer and a 65 head.
-    assert_eq!(params, vec![101_770, 166_406, 3_274_634, 587_201, 512_065]);
+    assert_eq!(
+        params,
+        vec![101_770, 166_406, 3_274_634, 27_650, 587_201, 512_065]
+    );
 }
 
 #[test]
