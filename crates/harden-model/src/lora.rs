@@ -1,5 +1,5 @@
 //! Low-rank adapters (LoRA, Hu et al. 2022) on any burn module, through burn's own
-//! [`Lora`](burn::module::Lora) reparameterisation.
+//! [`Lora`] reparameterisation.
 //!
 //! [`attach`] freezes every weight of a module and adds trainable factors `a [d_in, r]`,
 //! `b [r, d_out]` to its matrices (linear weights, embedding tables), so each adapted weight
