@@ -13,7 +13,7 @@
 //! over the base they were trained on, [`merge`] folds them into plain weights, and
 //! [`export_peft`] writes them with PEFT's names and layouts plus an `adapter_config.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use burn::module::{
@@ -200,6 +200,10 @@ impl ModuleVisitor for Counter {
         }
         if self.path.iter().any(|p| p == "lora") {
             self.count.adapter += n;
+            // Each adapter has two factors, `a` and `b`.
+            if self.path.last().is_some_and(|p| p == "a") {
+                self.count.adapted += 1;
+            }
         }
     }
 }
@@ -208,19 +212,7 @@ impl ModuleVisitor for Counter {
 pub fn count<M: Module>(model: &M) -> ParamCount {
     let mut counter = Counter::default();
     model.visit(&mut counter);
-    let mut count = counter.count;
-    // Each adapter has two factors.
-    count.adapted = adapter_paths(model).len();
-    count
-}
-
-/// The paths of the weights that carry adapters (`fc1.weight`, ...), from the record names.
-fn adapter_paths<M: Module>(model: &M) -> Vec<String> {
-    model
-        .collect(None, None, true)
-        .into_iter()
-        .filter_map(|t| t.name.strip_suffix(".lora.a").map(str::to_string))
-        .collect()
+    counter.count
 }
 
 /// Folds the adapters into the weights: a plain module (on the same device, without autodiff)
@@ -257,20 +249,8 @@ pub fn save_adapters<M: Module + ModuleDisplay>(
 /// The record paths an adapters file holds: factors, and the weights trained in full.
 fn adapter_pattern(spec: &LoraSpec) -> String {
     let mut parts = vec![r"\.lora\.[ab]$".to_string()];
-    parts.extend(spec.full.iter().map(|f| regex_escape(f)));
+    parts.extend(spec.full.iter().map(|f| crate::store::regex_escape(f)));
     parts.join("|")
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                vec![c]
-            } else {
-                vec!['\\', c]
-            }
-        })
-        .collect()
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -361,6 +341,7 @@ pub fn export_peft<M: Module>(
             .collect();
         tensors.insert(t.name.clone(), (t.shape.to_vec(), values));
     }
+    let embeddings = embedding_weights(model);
     let mut adapters = Vec::new();
     let mut modules = Vec::new();
     for (name, (base_shape, _)) in &tensors {
@@ -370,9 +351,9 @@ pub fn export_peft<M: Module>(
         ) else {
             continue;
         };
-        let (module, param) = name.rsplit_once('.').unwrap_or(("", name));
+        let module = name.rsplit_once('.').map_or("", |(m, _)| m);
         let module = to_pytorch(module, pytorch_names);
-        let embedding = param == "weight" && module_is_embedding(name, model);
+        let embedding = embeddings.contains(name);
         let r = a_shape[1];
         let adapter = match base_shape.len() {
             2 => PeftAdapter {
@@ -454,37 +435,37 @@ fn to_pytorch(module: &str, pytorch_names: &[(String, String)]) -> String {
     module.to_string()
 }
 
-/// Whether the weight at `path` belongs to an embedding table (burn stores those `[vocab,
-/// width]`, read by row, not multiplied).
-fn module_is_embedding<M: Module>(path: &str, model: &M) -> bool {
-    struct Finder<'a> {
+/// The record paths (`tokens.weight`, ...) of the embedding tables in `model` (burn stores
+/// those `[vocab, width]` and reads them by row), in one pass. Enum variants are left out of
+/// the paths, as in the record names of `collect(.., skip_enum_variants = true)`.
+fn embedding_weights<M: Module>(model: &M) -> BTreeSet<String> {
+    #[derive(Default)]
+    struct Finder {
         path: Vec<String>,
         types: Vec<String>,
-        target: &'a str,
-        found: bool,
+        found: BTreeSet<String>,
     }
-    impl ModuleVisitor for Finder<'_> {
+    impl ModuleVisitor for Finder {
         fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.path.push(name.to_string());
             self.types.push(container_type.to_string());
+            if !container_type.starts_with("Enum:") {
+                self.path.push(name.to_string());
+            }
         }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
+        fn exit_module(&mut self, _name: &str, container_type: &str) {
             self.types.pop();
+            if !container_type.starts_with("Enum:") {
+                self.path.pop();
+            }
         }
         fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-            if self.path.join(".") == self.target {
-                let len = self.types.len();
-                self.found |= len >= 2 && self.types[len - 2].contains("Embedding");
+            // The last container is the module that owns the parameter.
+            if self.types.last().is_some_and(|t| t == "Struct:Embedding") {
+                self.found.insert(self.path.join("."));
             }
         }
     }
-    let mut finder = Finder {
-        path: Vec::new(),
-        types: Vec::new(),
-        target: path,
-        found: false,
-    };
+    let mut finder = Finder::default();
     model.visit(&mut finder);
     finder.found
 }

@@ -86,9 +86,17 @@ fn prefix_patterns(names: &[(String, String)], to_pytorch: bool) -> Vec<(String,
         .collect()
 }
 
-fn regex_escape(s: &str) -> String {
+/// `s` as a regular expression matching itself: every character but ASCII letters, digits and
+/// `_` escaped.
+pub(crate) fn regex_escape(s: &str) -> String {
     s.chars()
-        .flat_map(|c| if c == '.' { vec!['\\', '.'] } else { vec![c] })
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
         .collect()
 }
 

@@ -247,3 +247,54 @@ fn text_transformer_adapters_on_the_encoder_train_under_a_tenth() {
     .unwrap();
     assert_eq!(lora::count(&all).adapted, 12 + 3, "tokens, positions, head");
 }
+
+#[test]
+fn peft_export_names_embedding_tables_as_embeddings() {
+    let device = Device::flex().autodiff();
+    let model = TextModel::TextTransformer(
+        TextTransformerConfig::new(500, 32, 1)
+            .with_width(16)
+            .with_layers(1)
+            .with_heads(2)
+            .with_ff(32)
+            .init(&device),
+    );
+    let spec = LoraSpec {
+        rank: 2,
+        alpha: 4.0,
+        targets: vec!["tokens".into(), "head".into()],
+        ..LoraSpec::default()
+    };
+    let adapted = lora::attach(model, &spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    lora::export_peft(&adapted, &spec, &[], dir.path()).unwrap();
+    let bytes = std::fs::read(dir.path().join("adapter_model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            (
+                "base_model.model.head.lora_A.weight".to_string(),
+                vec![2, 16]
+            ),
+            (
+                "base_model.model.head.lora_B.weight".to_string(),
+                vec![1, 2]
+            ),
+            (
+                "base_model.model.tokens.lora_embedding_A".to_string(),
+                vec![2, 500]
+            ),
+            (
+                "base_model.model.tokens.lora_embedding_B".to_string(),
+                vec![16, 2]
+            ),
+        ]
+    );
+}
