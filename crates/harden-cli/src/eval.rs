@@ -102,9 +102,17 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
         (Some(s), None) => Ok(s.parse()?),
         (None, Some(a)) => match a.as_str() {
             "fgsm" => Ok(Suite::Fgsm),
-            // The suite is not run; `evaluate_rank` runs the transfer attack alone.
-            "transfer" if args.surrogate.is_some() => Ok(Suite::Fgsm),
-            "transfer" => bail!("--attack transfer needs --surrogate: the model to craft on"),
+            "transfer" if args.surrogate.is_none() => {
+                bail!("--attack transfer needs --surrogate: the model to craft on")
+            }
+            "transfer" if !args.eps_list.is_empty() => {
+                bail!(
+                    "--eps-list draws a curve of a suite or of fgsm or pgd, not of --attack transfer"
+                )
+            }
+            // The suite is not run: `evaluate_rank` runs the transfer attack alone, and no
+            // curve is drawn (refused above).
+            "transfer" => Ok(Suite::Fgsm),
             "pgd" => Ok(Suite::Pgd {
                 steps: args.flags.steps,
                 restarts: args.flags.restarts,

@@ -47,6 +47,29 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
     let plain = eval(&[base_s]);
     assert_ne!(plain, merged, "the adapters changed nothing");
 
+    // The transfer attack alone: it needs a surrogate, and draws no curve.
+    assert_user_error(
+        harden().arg("eval").args([
+            base_s, "--attack", "transfer", "--eps", "0.1", "--device", "flex",
+        ]),
+        "needs --surrogate",
+    );
+    let surrogate = base.join("best.bpk");
+    assert_user_error(
+        harden()
+            .arg("eval")
+            .args([lora_s, "--attack", "transfer", "--eps-list", "0,0.1"])
+            .args([
+                "--device",
+                "flex",
+                "--surrogate-hidden",
+                "32",
+                "--surrogate",
+            ])
+            .arg(&surrogate),
+        "--eps-list",
+    );
+
     // Adapters need a LoRA run, and weights of another size do not take them.
     assert_user_error(
         harden().arg("eval").args([
