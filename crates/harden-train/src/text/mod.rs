@@ -202,6 +202,26 @@ pub fn load_text_run(
     dir: &Path,
     device: &Device,
 ) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
+    let files = read_text_run(dir)?;
+    let model = harden_model::store::load_module(files.model.init(device), &[], &files.weights)?;
+    Ok((files.config, files.tokenizer, model))
+}
+
+/// The files of a text run directory, read and checked; the weights not yet loaded.
+pub(crate) struct TextRunFiles {
+    /// `config.json`.
+    pub config: TrainConfig,
+    /// `tokenizer.json`.
+    pub tokenizer: TextTokenizer,
+    /// `model.json`.
+    pub model: TextModelConfig,
+    /// The path of `model.bpk`.
+    pub weights: PathBuf,
+}
+
+/// Reads `config.json`, `tokenizer.json` and `model.json` of the text run `dir`; errors as
+/// [`load_text_run`]'s.
+pub(crate) fn read_text_run(dir: &Path) -> Result<TextRunFiles, TrainError> {
     let config = crate::run_dir::run_config(dir)?;
     let need = |name: &str| -> Result<PathBuf, TrainError> {
         let p = dir.join(name);
@@ -226,7 +246,10 @@ pub fn load_text_run(
         message: format!("{}: {e}", model_path.display()),
     })?;
     model_config.check()?;
-    let model =
-        harden_model::store::load_module(model_config.init(device), &[], &need("model.bpk")?)?;
-    Ok((config, tokenizer, model))
+    Ok(TextRunFiles {
+        config,
+        tokenizer,
+        model: model_config,
+        weights: need("model.bpk")?,
+    })
 }

@@ -10,10 +10,11 @@ use harden_adversarial::text::{CharAttack, EmbeddingPgd, FreeLb, freelb_loss};
 use harden_adversarial::{AttackRng, ObjectiveKind};
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
-use harden_model::{TextClassifier, TextModel, TextModelConfig, WeightsFormat, lora};
+use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
     Embedder, Oracle, TextData, TextEpoch, TextReport, check, evaluate_text, model_config,
+    read_text_run,
 };
 use crate::loader::mix;
 use crate::report::BURN_VERSION;
@@ -87,7 +88,15 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     let data = TextData::load(config)?;
     // Validate the model before anything is written.
     model_config(config, config.text.vocab_size, data.train.num_classes())?;
-    let start = config.init.as_ref().map(TextStart::load).transpose()?;
+    // The run it starts from, read through the same reader as `harden eval`.
+    let start = match &config.init {
+        Some(init) => Some(read_text_run(&init.path).map_err(|e| TrainError::Saved {
+            what: "init",
+            path: init.path.clone(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
     let dir = crate::run_dir::RunDir::create(&options.out, config)?;
     let out = dir.path().to_path_buf();
 
@@ -315,42 +324,6 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     };
     write_json(&out.join("report.json"), &report)?;
     Ok(report)
-}
-
-/// What a text run started with `--init` reads from the run it starts from: its tokenizer,
-/// its model configuration and its best weights.
-struct TextStart {
-    tokenizer: TextTokenizer,
-    model: TextModelConfig,
-    weights: std::path::PathBuf,
-}
-
-impl TextStart {
-    /// Reads the text run directory `init`.
-    fn load(init: &crate::SavedModel) -> Result<Self, TrainError> {
-        let dir = &init.path;
-        let refuse = |message: String| TrainError::Saved {
-            what: "init",
-            path: dir.clone(),
-            message,
-        };
-        if !dir.join("tokenizer.json").is_file() || !dir.join("model.json").is_file() {
-            return Err(refuse(
-                "a text run starts from a text run directory (with tokenizer.json, model.json and model.bpk)".to_string(),
-            ));
-        }
-        let tokenizer =
-            TextTokenizer::load(&dir.join("tokenizer.json")).map_err(|e| refuse(e.to_string()))?;
-        let text = std::fs::read_to_string(dir.join("model.json"))
-            .map_err(|e| refuse(format!("model.json: {e}")))?;
-        let model: TextModelConfig =
-            serde_json::from_str(&text).map_err(|e| refuse(format!("model.json: {e}")))?;
-        Ok(Self {
-            tokenizer,
-            model,
-            weights: dir.join("model.bpk"),
-        })
-    }
 }
 
 /// One optimizer step on `loss`; returns the model and the running loss and correct counts.
