@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
@@ -223,76 +222,161 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
     );
 }
 
-/// Kills a run after its third epoch, resumes it, and compares with an uninterrupted run.
+/// Replaces the value of every timing field (and `resumed_after`) in a JSON text by `_`,
+/// keeping every other byte: what a resumed run may change and nothing more.
+fn without_timings(text: &str) -> String {
+    let mut out = text.to_string();
+    for key in [
+        "\"seconds\":",
+        "\"samples_per_second\":",
+        "\"train_seconds\":",
+        "\"resumed_after\":",
+    ] {
+        let mut masked = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(key) {
+            let (head, tail) = rest.split_at(i + key.len());
+            masked.push_str(head);
+            let value = tail.trim_start();
+            masked.push_str(&tail[..tail.len() - value.len()]);
+            masked.push('_');
+            let end = value.find([',', '}', '\n']).unwrap_or(value.len());
+            rest = &value[end..];
+        }
+        masked.push_str(rest);
+        out = masked;
+    }
+    out
+}
+
+/// The files of `dir` (and of its `checkpoint/` folder) whose names mark a killed write.
+fn temporaries(dir: &Path) -> Vec<String> {
+    [dir.to_path_buf(), dir.join("checkpoint")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect()
+}
+
+/// Each tensor of a safetensors file by name: its dtype, shape and bytes (the header's order
+/// of tensors is not fixed).
+fn tensors(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    file.tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            (
+                name,
+                format!("{:?} {:?} {:?}", t.dtype(), t.shape(), t.data()),
+            )
+        })
+        .collect()
+}
+
+/// Runs `harden train ARGS` once whole and once killed at each of `points` (as `kill -9`
+/// would: the process aborts, nothing is flushed) and resumed, and asserts that every resumed
+/// run ends with the files of the whole one: `metrics.jsonl` and `report.json` byte for byte
+/// but for their timings, the weights tensor for tensor, no temporary file left.
+fn assert_killed_runs_resume(dir: &Path, args: &[&str], points: &[&str]) {
+    let train = |out: &Path| {
+        let mut command = Process::new(assert_cmd::cargo::cargo_bin("harden"));
+        command
+            .arg("train")
+            .args(args)
+            .arg("--quiet")
+            .arg("--out")
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let full = dir.join("full");
+    assert!(train(&full).status().unwrap().success());
+    let read = |run: &Path, file: &str| std::fs::read(run.join(file)).unwrap();
+    let text = |run: &Path, file: &str| String::from_utf8(read(run, file)).unwrap();
+    for point in points {
+        let killed = dir.join(point.replace([':', '.'], "_"));
+        let status = train(&killed)
+            .env("HARDEN_CRASH_AT", point)
+            .status()
+            .unwrap();
+        assert_eq!(
+            status.code(),
+            None,
+            "{point}: the crash point was not reached"
+        );
+        assert!(!killed.join("report.json").exists(), "{point}");
+
+        harden()
+            .args(["train", "--device", "flex", "--quiet", "--resume"])
+            .arg(&killed)
+            .assert()
+            .success();
+        assert_eq!(temporaries(&killed), Vec::<String>::new(), "{point}");
+        for file in ["metrics.jsonl", "report.json"] {
+            assert_eq!(
+                without_timings(&text(&killed, file)),
+                without_timings(&text(&full, file)),
+                "{point}: {file}"
+            );
+        }
+        for file in ["best.safetensors", "final.safetensors"] {
+            assert!(
+                tensors(&read(&killed, file)) == tensors(&read(&full, file)),
+                "{point}: {file}"
+            );
+        }
+    }
+}
+
+/// A run killed around its epoch boundaries, during the export of its weights or during its
+/// final evaluation resumes to the files of an uninterrupted run.
 #[test]
-fn a_killed_run_resumes_to_the_same_result() {
+fn a_run_killed_at_any_point_resumes_to_the_same_files() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("full");
-    harden()
-        .arg("train")
-        .args(QUICK)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(&full)
-        .assert()
-        .success();
-
-    let killed = dir.path().join("killed");
-    let mut child = Process::new(assert_cmd::cargo::cargo_bin("harden"))
-        .arg("train")
-        .args(QUICK)
-        .arg("--json")
-        .arg("--out")
-        .arg(&killed)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut epochs = 0;
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains("\"type\":\"epoch\"") {
-            epochs += 1;
-            if epochs == 3 {
-                child.kill().unwrap();
-                break;
-            }
-        }
-    }
-    child.wait().unwrap();
-    assert_eq!(epochs, 3);
-    assert!(!killed.join("report.json").exists());
-
-    harden()
-        .args(["train", "--device", "flex", "--quiet", "--resume"])
-        .arg(&killed)
-        .assert()
-        .success();
-    let (a, b) = (report(&full), report(&killed));
-    let resumed_after = b["resumed_after"].as_u64().unwrap();
-    assert!((1..=3).contains(&resumed_after), "{resumed_after}");
-    assert_eq!(b["epochs"].as_array().unwrap().len(), 6);
-    for key in ["train_loss", "valid_accuracy", "valid_robust_accuracy"] {
-        for (x, y) in a["epochs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(b["epochs"].as_array().unwrap())
-        {
-            assert_eq!(x[key], y[key], "epoch {} {key}", x["epoch"]);
-        }
-    }
-    for key in ["clean_accuracy", "robust_accuracy"] {
-        assert_eq!(a["evaluation"][key], b["evaluation"][key], "{key}");
-    }
+    let points = [
+        // Right after the run directory is created.
+        "after-rename:config.json",
+        // During the first checkpoint: no epoch is complete.
+        "before-rename:model-1.bpk",
+        // Mid-checkpoint: the model is written, the optimizer is not.
+        "before-rename:optim-3.bpk",
+        // Epoch 3's checkpoint is complete, its metrics line is not written yet.
+        "after-rename:scheduler-3.bpk",
+        // Epoch 3's metrics line is written.
+        "after-metrics:3",
+        // After the last epoch: the export of the final weights.
+        "before-rename:final.safetensors",
+        // During the export of the best weights.
+        "after-rename:best.bpk",
+        "final-evaluation:",
+        "before-rename:report.json",
+    ];
+    assert_killed_runs_resume(dir.path(), &QUICK, &points);
 
     // Settings cannot change on resume.
     assert_user_error(
         harden()
             .args(["train", "--eps", "0.3", "--resume"])
-            .arg(&killed),
+            .arg(dir.path().join("after-metrics_3")),
         "saved settings",
     );
+}
+
+/// A run the overfitting guard stopped (here at epoch 5 of 6: robust accuracy dips while clean
+/// accuracy holds, and any dip counts) and that was killed while finishing does not train on
+/// when resumed.
+#[test]
+fn a_run_the_guard_stopped_resumes_without_training_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend(["--collapse-drop", "0", "--collapse-patience", "1"]);
+    assert_killed_runs_resume(dir.path(), &args, &["final-evaluation:"]);
+    let report = report(&dir.path().join("final-evaluation_"));
+    assert!(report["stopped_early"].is_string(), "{report}");
+    assert!(report["epochs_completed"].as_u64().unwrap() < 6, "{report}");
 }
 
 /// `--norm` is parsed by one table for every command: `inf` and `2` are accepted by `train`

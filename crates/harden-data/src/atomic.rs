@@ -14,6 +14,11 @@ fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// The last component of `path`, for crash points.
+fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name().unwrap_or_default().to_string_lossy()
+}
+
 /// Whether `name` is a temporary file of [`write_with`] (`.<name>.tmp-<pid>`), left behind
 /// only when the writing process was killed.
 pub fn is_temporary(name: &str) -> bool {
@@ -52,9 +57,19 @@ pub fn write_with<E: From<io::Error>>(
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
     let tmp = temp_sibling(path);
-    let result = write(&tmp).and_then(|()| {
+    // The permissions a plain `File::create` gives under the user's umask: writers that put
+    // their own temporary file in place (burn-store's safetensors writer, mode 0600) get them
+    // back, so every file harden writes is as readable as the user's other files.
+    let permissions = File::create(&tmp)
+        .and_then(|f| f.metadata())
+        .map(|m| m.permissions());
+    let result = permissions.map_err(E::from).and_then(|permissions| {
+        write(&tmp)?;
+        std::fs::set_permissions(&tmp, permissions)?;
         File::open(&tmp)?.sync_all()?;
+        crate::crash::point("before-rename", file_name(path));
         std::fs::rename(&tmp, path)?;
+        crate::crash::point("after-rename", file_name(path));
         Ok(())
     });
     if result.is_err() {
@@ -95,6 +110,31 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["report.json"], "no temporary file is left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A writer that puts a private file in place (mode 0600, as burn-store's safetensors
+    /// writer does) still leaves a file with the permissions `File::create` gives.
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_the_permissions_of_a_created_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("harden-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("plain");
+        let expected = File::create(&plain)
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .permissions();
+        let path = dir.join("model.safetensors");
+        let written: io::Result<()> = write_with(&path, |tmp| {
+            std::fs::write(tmp, b"weights")?;
+            std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))
+        });
+        written.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode, expected.mode());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

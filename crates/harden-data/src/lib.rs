@@ -7,6 +7,7 @@
 //! - [`idx`]: IDX files, gzip or raw (MNIST, Fashion-MNIST), read and written.
 //! - [`atomic`]: the temporary-file-then-rename writer every harden output goes through.
 //! - [`cifar`]: CIFAR-10 binary batches.
+//! - [`crash`]: the points where the kill tests stop harden.
 //! - [`csv`]: sklearn-style CSV (`n_samples,n_features,class names...` header) and plain CSV with
 //!   a named or last label column.
 //! - [`tsv`]: text classification TSV (`label<TAB>text` with a header, extra columns allowed).
@@ -24,6 +25,7 @@
 pub mod atomic;
 pub mod batch;
 pub mod cifar;
+pub mod crash;
 pub mod csv;
 mod dataset;
 pub mod embedded;

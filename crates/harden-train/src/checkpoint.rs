@@ -4,12 +4,54 @@
 //! truncated file. [`AtomicCheckpointer`] writes each record to a temporary file in the same
 //! folder, syncs it and renames it over the target: a checkpoint file is always complete.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use harden_model::atomic::write_bytes;
+
+/// How many checkpoint records of each epoch have been written (or have failed), shared by a
+/// run's checkpointers and its recorder.
+///
+/// burn-train writes checkpoints on background threads, so without it an epoch's metrics line
+/// could be appended before its checkpoint is complete, or after; with it the recorder waits,
+/// and the metrics line is the epoch's commit point: a kill before it leaves the epoch to be
+/// trained again, a kill after it leaves a complete checkpoint.
+#[derive(Clone, Default)]
+pub struct Written(Arc<(Mutex<BTreeMap<usize, usize>>, Condvar)>);
+
+impl Written {
+    fn add(&self, epoch: usize) {
+        let (counts, changed) = &*self.0;
+        *counts
+            .lock()
+            .expect("written lock")
+            .entry(epoch)
+            .or_default() += 1;
+        changed.notify_all();
+    }
+
+    /// Blocks until `records` records of `epoch` have been written or have failed.
+    pub fn wait(&self, epoch: usize, records: usize) {
+        let (counts, changed) = &*self.0;
+        let mut counts = counts.lock().expect("written lock");
+        while counts.get(&epoch).copied().unwrap_or(0) < records {
+            counts = changed.wait(counts).expect("written lock");
+        }
+    }
+}
+
+/// Counts a record of its epoch in [`Written`] when dropped: after the write, when it fails,
+/// and when it panics, so a waiting recorder is never left hanging.
+struct Announce<'a>(&'a Written, usize);
+
+impl Drop for Announce<'_> {
+    fn drop(&mut self) {
+        self.0.add(self.1);
+    }
+}
 
 /// The epoch whose checkpoint must survive (the run's best so far), if any.
 pub type KeepEpoch = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
@@ -27,6 +69,8 @@ pub struct AtomicCheckpointer {
     keep: Option<KeepEpoch>,
     /// Epochs whose deletion was asked for and put off.
     deferred: Arc<Mutex<Vec<usize>>>,
+    /// Where each written record is counted, if anywhere.
+    written: Option<Written>,
 }
 
 impl std::fmt::Debug for AtomicCheckpointer {
@@ -51,7 +95,14 @@ impl AtomicCheckpointer {
             name: name.to_string(),
             keep: None,
             deferred: Arc::new(Mutex::new(Vec::new())),
+            written: None,
         })
+    }
+
+    /// The same checkpointer, counting each record it writes in `written`.
+    pub fn counting(mut self, written: Written) -> Self {
+        self.written = Some(written);
+        self
     }
 
     /// The same checkpointer, never deleting the checkpoint of the epoch `keep` names.
@@ -79,7 +130,7 @@ impl AtomicCheckpointer {
             if path.exists()
                 && let Err(err) = std::fs::remove_file(&path)
             {
-                result = Err(err);
+                result = Err(naming(&path, err));
             }
             false
         });
@@ -94,20 +145,30 @@ impl AtomicCheckpointer {
 
 impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+        let _announce = self.written.as_ref().map(|w| Announce(w, epoch));
         let bytes = record
             .checkpoint_into_bytes()
             .map_err(CheckpointerError::Record)?;
-        write_bytes(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)
+        let path = self.path(epoch);
+        write_bytes(&path, &bytes).map_err(|e| CheckpointerError::IOError(naming(&path, e)))
     }
 
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
-        let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
+        let path = self.path(epoch);
+        let bytes =
+            std::fs::read(&path).map_err(|e| CheckpointerError::IOError(naming(&path, e)))?;
         R::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
         self.discard(epoch).map_err(CheckpointerError::IOError)
     }
+}
+
+/// `error` with `path` in its message: burn-train reports a checkpointer's error as it is,
+/// and an I/O error alone (`No space left on device`) does not say which file.
+fn naming(path: &Path, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
 /// The epochs that have a complete model, optimizer and scheduler checkpoint in `directory`.
@@ -142,6 +203,27 @@ pub fn complete_epochs(directory: &Path) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkpoint that cannot be written (here: a folder stands where the file goes, as a
+    /// full disk would refuse it) fails with an error that names the file.
+    #[test]
+    fn a_failed_save_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpointer = AtomicCheckpointer::new(dir.path(), "model").unwrap();
+        let blocked = checkpointer.path(3);
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("inside"), b"x").unwrap();
+        let error = Checkpointer::<()>::save(&checkpointer, 3, ()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("model-3.bpk"), "{message}");
+        let error = Checkpointer::<()>::restore(&checkpointer, 4).unwrap_err();
+        assert!(error.to_string().contains("model-4.bpk"), "{error}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
 
     #[test]
     fn the_kept_epoch_survives_deletion_until_it_is_no_longer_kept() {

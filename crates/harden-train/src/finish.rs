@@ -134,6 +134,7 @@ fn evaluate<M: Classifier>(
         step_size: None,
     };
     let started = Instant::now();
+    harden_data::crash::point("final-evaluation", "");
     let details = match Batches::first(test, n, 500, device)? {
         Batches::Table(b) => evaluate_rank(model, &b, suite, run, config.seed)?,
         Batches::Image(b) => evaluate_rank(model, &b, suite, run, config.seed)?,

@@ -16,7 +16,7 @@ use burn::train::{ExecutionStrategy, Learner, SupervisedTraining, TrainingStrate
 use harden_adversarial::ObjectiveKind;
 use harden_model::Classifier;
 
-use crate::checkpoint::{AtomicCheckpointer, complete_epochs};
+use crate::checkpoint::{AtomicCheckpointer, Written, complete_epochs};
 use crate::loader::{EpochLoader, mix};
 use crate::metric::RobustAccuracyMetric;
 use crate::progress::ProgressRenderer;
@@ -80,9 +80,11 @@ pub fn launch<M: Module + Classifier + 'static>(
     options: &RunOptions,
 ) -> Result<(Trainee<M>, RunHistory), TrainError> {
     let config = run.config();
+    // The epochs already done, replayed through the guard: a run it stopped (and that was
+    // killed while finishing) trains no further.
     let mut history = RunHistory::new(config.objective == ObjectiveKind::Clean);
     for record in dir.history()? {
-        history.push(record, f64::INFINITY, 1);
+        history.push(record, config.collapse_drop, config.collapse_patience);
     }
     let device = options.device()?;
     let done = dir.done_epochs();
@@ -116,6 +118,8 @@ pub fn launch<M: Module + Classifier + 'static>(
             (schedule.lr_at(it), eps_at(eps, warmup, it, iters_per_epoch))
         })
     };
+    let history_stopped = history.collapse.is_some();
+    let written = Written::default();
     let recorder = EpochRecorder::new(
         history,
         dir.metrics_file(),
@@ -124,7 +128,8 @@ pub fn launch<M: Module + Classifier + 'static>(
         data.train.len(),
         at_epoch_end,
         options.on_epoch.clone().unwrap_or_else(|| Arc::new(|_| {})),
-    );
+    )
+    .after_checkpoints(written.clone(), 3);
 
     let by_clean = config.objective == ObjectiveKind::Clean;
     let best_by = if by_clean {
@@ -145,13 +150,15 @@ pub fn launch<M: Module + Classifier + 'static>(
     let mut training = SupervisedTraining::new(dir.path(), train_loader, valid_loader)
         .with_application_logger(None)
         .with_custom_checkpointers(
-            checkpointer(dir, "model")?.keeping({
-                // The run's best epoch, across resumes: its weights are what `finish` restores.
-                let history = recorder.history.clone();
-                Arc::new(move || history.lock().expect("history lock").best_epoch)
-            }),
-            checkpointer(dir, "optim")?,
-            checkpointer(dir, "scheduler")?,
+            checkpointer(dir, "model")?
+                .keeping({
+                    // The run's best epoch, across resumes: its weights are what `finish` restores.
+                    let history = recorder.history.clone();
+                    Arc::new(move || history.lock().expect("history lock").best_epoch)
+                })
+                .counting(written.clone()),
+            checkpointer(dir, "optim")?.counting(written.clone()),
+            checkpointer(dir, "scheduler")?.counting(written),
         )
         .with_checkpointing_strategy(
             ComposedCheckpointingStrategy::builder()
@@ -168,7 +175,7 @@ pub fn launch<M: Module + Classifier + 'static>(
             options.output == Output::Progress,
         )))
         .early_stopping(recorder.clone())
-        .num_epochs(config.epochs);
+        .num_epochs(if history_stopped { done } else { config.epochs });
     if let Some(epoch) = dir.resumed_after().filter(|&e| e > 0) {
         training = training.checkpoint(epoch);
     }
@@ -210,6 +217,9 @@ pub fn launch<M: Module + Classifier + 'static>(
             iteration: d.iteration,
             kept,
         });
+    }
+    if let Some(err) = recorder.failure() {
+        return Err(TrainError::io(dir.metrics_file(), err));
     }
     if let Some(err) = result.error {
         return Err(TrainError::Training(err));

@@ -12,6 +12,7 @@ use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Written;
 use crate::metric::ROBUST_ACCURACY;
 
 /// One epoch's line of `metrics.jsonl`. Accuracies are fractions in `[0, 1]`.
@@ -146,6 +147,13 @@ pub struct EpochRecorder {
     schedule: EpochSchedule,
     on_epoch: EpochCallback,
     last: Arc<Mutex<Instant>>,
+    /// The error that stopped the run when an epoch's line could not be appended.
+    failure: Arc<Mutex<Option<std::io::Error>>>,
+    /// The checkpoint records each epoch must have written before its line is appended.
+    checkpoints: Option<(Written, usize)>,
+    /// Held while an epoch is recorded: under distributed training every worker asks, and
+    /// the first one records.
+    turn: Arc<Mutex<()>>,
 }
 
 impl EpochRecorder {
@@ -169,7 +177,33 @@ impl EpochRecorder {
             schedule,
             on_epoch,
             last: Arc::new(Mutex::new(Instant::now())),
+            failure: Arc::new(Mutex::new(None)),
+            checkpoints: None,
+            turn: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// The same recorder, appending an epoch's line only once `records` checkpoint records of
+    /// that epoch are counted in `written` (see [`Written`]).
+    pub fn after_checkpoints(mut self, written: Written, records: usize) -> Self {
+        self.checkpoints = Some((written, records));
+        self
+    }
+
+    /// The I/O error that stopped the run because an epoch's line could not be appended to
+    /// `metrics.jsonl` (a run whose history cannot be recorded must not go on), if one did.
+    pub fn failure(&self) -> Option<std::io::Error> {
+        self.failure.lock().expect("failure lock").take()
+    }
+
+    /// Appends `line` and its newline to `metrics.jsonl`.
+    fn append(&self, line: &str) -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.metrics_file)?;
+        writeln!(file, "{line}")?;
+        file.sync_data()
     }
 
     /// Restarts the epoch clock (call when training starts).
@@ -207,19 +241,23 @@ impl EpochRecorder {
 
 impl EarlyStoppingStrategy for EpochRecorder {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        if let Some((written, records)) = &self.checkpoints {
+            written.wait(epoch, *records);
+        }
+        let _turn = self.turn.lock().expect("turn lock");
+        {
+            let history = self.history.lock().expect("history lock");
+            if history.epochs.last().is_some_and(|r| r.epoch >= epoch) {
+                return history.collapse.is_some();
+            }
+        }
         let record = self.record(epoch, store);
         let line = serde_json::to_string(&record).expect("records serialise");
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.metrics_file)
-            .and_then(|mut f| writeln!(f, "{line}"));
-        if let Err(err) = written {
-            eprintln!(
-                "warning: could not append to {}: {err}",
-                self.metrics_file.display()
-            );
+        if let Err(err) = self.append(&line) {
+            *self.failure.lock().expect("failure lock") = Some(err);
+            return true;
         }
+        harden_data::crash::point("after-metrics", epoch);
         (self.on_epoch)(&record);
         let collapse = self.history.lock().expect("history lock").push(
             record,
