@@ -16,7 +16,7 @@ use crate::attack::{
     per_sample_shape, zero_non_finite,
 };
 use crate::best::{Best, select};
-use crate::error::{ParamError, check_at_least_one};
+use crate::error::{ParamError, RESTARTS, STEPS, check_count};
 use crate::loss::{cross_entropy, margin, predictions};
 use crate::{AttackRng, Differentiable, ThreatModel};
 
@@ -75,8 +75,8 @@ impl ApgdConfig {
     /// [`ParamError`] for zero steps or restarts, or an invalid threat model.
     pub fn check(mut self) -> Result<Apgd, ParamError> {
         self.threat = self.threat.checked()?;
-        check_at_least_one("steps", self.steps)?;
-        check_at_least_one("restarts", self.restarts)?;
+        check_count("steps", self.steps, STEPS)?;
+        check_count("restarts", self.restarts, RESTARTS)?;
         Ok(Apgd { config: self })
     }
 }

@@ -16,7 +16,7 @@ use crate::attack::{
 };
 use crate::best::Best;
 use crate::error::{
-    ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
+    ParamError, RESTARTS, STEPS, check_count, check_finite_non_negative, check_finite_positive,
 };
 use crate::loss::{cross_entropy, predictions};
 use crate::{AttackRng, Differentiable, ThreatModel};
@@ -146,8 +146,8 @@ impl PgdConfig {
     /// allowed), or an invalid threat model.
     pub fn check(mut self) -> Result<Pgd, ParamError> {
         self.threat = self.threat.checked()?;
-        check_at_least_one("steps", self.steps)?;
-        check_at_least_one("restarts", self.restarts)?;
+        check_count("steps", self.steps, STEPS)?;
+        check_count("restarts", self.restarts, RESTARTS)?;
         if self.threat.eps() == 0.0 {
             // Nothing to search: FGSM's step (eps itself) may be 0 too.
             check_finite_non_negative("step size", self.step_size)?;

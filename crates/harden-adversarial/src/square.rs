@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attack::{AttackOutput, GradientCheck, builtin_attack};
 use crate::best::select;
-use crate::error::{ParamError, check_at_least_one};
+use crate::error::{ParamError, QUERIES, check_count};
 use crate::loss::{margin, predictions};
 use crate::{AttackRng, Differentiable, Norm, ThreatModel};
 
@@ -50,7 +50,7 @@ impl SquareConfig {
     /// [`ParamError`] for a zero budget, `p_init` outside `(0, 1]`, or an invalid threat model.
     pub fn check(mut self) -> Result<Square, ParamError> {
         self.threat = self.threat.checked()?;
-        check_at_least_one("queries", self.queries)?;
+        check_count("queries", self.queries, QUERIES)?;
         if !(self.p_init > 0.0 && self.p_init <= 1.0) {
             return Err(ParamError {
                 name: "p_init",

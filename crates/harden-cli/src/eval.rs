@@ -178,9 +178,11 @@ fn with_adapters(model: Model, run: &std::path::Path) -> Result<Model> {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    if args.batch_size == 0 {
-        bail!("invalid --batch-size 0: expected at least 1");
-    }
+    harden_adversarial::error::check_count(
+        "batch-size",
+        args.batch_size,
+        harden_adversarial::error::BATCH,
+    )?;
     if args.suite.as_deref() == Some("text") {
         return crate::text_eval::run(
             &args.model_file,

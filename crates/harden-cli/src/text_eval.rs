@@ -85,13 +85,12 @@ pub fn run(
         config.eps = e;
     }
     for (flag, value, slot) in [
-        ("--max-words", budget.max_words, &mut config.text.max_words),
-        ("--max-flips", budget.max_flips, &mut config.text.max_flips),
+        ("max-words", budget.max_words, &mut config.text.max_words),
+        ("max-flips", budget.max_flips, &mut config.text.max_flips),
     ] {
-        match value {
-            Some(0) => bail!("invalid {flag} 0: expected at least 1"),
-            Some(v) => *slot = v,
-            None => {}
+        if let Some(v) = value {
+            harden_adversarial::error::check_count(flag, v, harden_adversarial::error::EDITS)?;
+            *slot = v;
         }
     }
     let (_, test) = config

@@ -534,6 +534,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 /// `harden train` on a text dataset.
 fn run_text(args: &TrainArgs, config: &TrainConfig, out: PathBuf, resume: bool) -> Result<()> {
     let device = parse_device(&args.device).context("--device")?;
+    harden_train::text::check(config)?;
     let text = !args.quiet && !args.json;
     if text {
         println!(

@@ -142,6 +142,20 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
             "--report /nonexistent/report.json: the folder /nonexistent does not exist",
         ),
         (with(&["--plot", "/tmp"]), "--plot /tmp: is a folder"),
+        // Sizes past what can run, refused before anything is allocated or attacked.
+        (
+            with(&["--attack", "pgd", "--steps", "100000000"]),
+            "steps: expected an integer from 1 to 10000",
+        ),
+        (
+            with(&["--attack", "pgd", "--restarts", "5000"]),
+            "restarts: expected an integer from 1 to 1000",
+        ),
+        (
+            with(&["--batch-size", "100000000000"]),
+            "batch-size: expected an integer from 1 to 65536",
+        ),
+        (with(&["--batch-size", "0"]), "batch-size"),
     ];
     for (args, message) in cases {
         assert_user_error(harden().arg("eval").arg(&bpk).args(&args), message);

@@ -148,4 +148,28 @@ fn text_flags_and_objectives_meet_their_data() {
             .arg(dir.path().join("e")),
         "no column named \"review\"",
     );
+    // Sizes past what can run are refused before the run directory is made.
+    for (flag, value, needle) in [
+        (
+            "--max-len",
+            "100000",
+            "max-len: expected an integer from 1 to 8192",
+        ),
+        (
+            "--width",
+            "1000000",
+            "more than 1073741824 (2^30) parameters",
+        ),
+    ] {
+        let out = dir.path().join("f");
+        assert_user_error(
+            harden()
+                .args(["train", flag, value, "--dataset"])
+                .arg(format!("tsv:{}", tsv.display()))
+                .arg("--out")
+                .arg(&out),
+            needle,
+        );
+        assert!(!out.exists(), "{flag}");
+    }
 }

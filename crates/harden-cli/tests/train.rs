@@ -134,6 +134,12 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
     let existing = dir.path().join("existing");
     std::fs::create_dir_all(&existing).unwrap();
     std::fs::write(existing.join("notes.txt"), "mine").unwrap();
+    let huge_cnn = dir.path().join("huge-cnn.toml");
+    std::fs::write(
+        &huge_cnn,
+        "model = { kind = \"small-cnn\", channels = [100000, 100000] }\n",
+    )
+    .unwrap();
     let one_class = dir.path().join("one-class.csv");
     let rows: String = (0..20).map(|i| format!("{i},{},yes\n", 2 * i)).collect();
     std::fs::write(&one_class, format!("a,b,label\n{rows}")).unwrap();
@@ -149,6 +155,31 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
         (
             vec!["--dataset".into(), format!("csv:{}", one_class.display())],
             "one class only",
+        ),
+        // Every size a user gives is checked against what can run, before anything runs.
+        (
+            vec!["--config".into(), huge_cnn.display().to_string()],
+            "unknown field `channels`",
+        ),
+        (
+            vec!["--epochs".into(), "1000000".into()],
+            "epochs: expected an integer from 1 to 100000",
+        ),
+        (
+            vec!["--batch-size".into(), "4294967296".into()],
+            "batch-size: expected an integer from 1 to 65536",
+        ),
+        (
+            vec!["--steps".into(), "20000".into()],
+            "steps: expected an integer from 1 to 10000",
+        ),
+        (
+            vec!["--eval-restarts".into(), "100000000".into()],
+            "eval-restarts: expected an integer from 1 to 1000",
+        ),
+        (
+            vec!["--valid-steps".into(), "100000".into()],
+            "valid-steps: expected an integer from 1 to 10000",
         ),
         (
             vec!["--hidden".into(), "8".into(), "--hidden".into(), "4".into()],

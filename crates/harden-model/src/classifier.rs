@@ -113,12 +113,15 @@ pub enum ModelSpec {
         #[serde(default = "default_hidden")]
         hidden: Vec<usize>,
     },
+    // The architectures without parameters are empty struct variants, not unit variants:
+    // serde's `deny_unknown_fields` ignores unit variants, so `{ kind = "small-cnn",
+    // channels = [..] }` would be read with the key silently dropped.
     /// The fast-adversarial-training MNIST CNN.
-    SmallCnn,
+    SmallCnn {},
     /// The Madry et al. MNIST CNN.
-    MadryCnn,
+    MadryCnn {},
     /// The fast-AT CNN with 8 and 16 filters and 32 hidden units.
-    TinyCnn,
+    TinyCnn {},
     /// A Transformer encoder over tokens.
     TextTransformer {
         /// Embedding and model width.
@@ -176,9 +179,9 @@ impl From<ModelKind> for ModelSpec {
             ModelKind::Mlp => Self::Mlp {
                 hidden: default_hidden(),
             },
-            ModelKind::SmallCnn => Self::SmallCnn,
-            ModelKind::MadryCnn => Self::MadryCnn,
-            ModelKind::TinyCnn => Self::TinyCnn,
+            ModelKind::SmallCnn => Self::SmallCnn {},
+            ModelKind::MadryCnn => Self::MadryCnn {},
+            ModelKind::TinyCnn => Self::TinyCnn {},
             ModelKind::TextTransformer => Self::TextTransformer {
                 width: text_width(),
                 layers: text_layers(),
@@ -198,9 +201,9 @@ impl ModelSpec {
     pub fn kind(&self) -> ModelKind {
         match self {
             Self::Mlp { .. } => ModelKind::Mlp,
-            Self::SmallCnn => ModelKind::SmallCnn,
-            Self::MadryCnn => ModelKind::MadryCnn,
-            Self::TinyCnn => ModelKind::TinyCnn,
+            Self::SmallCnn {} => ModelKind::SmallCnn,
+            Self::MadryCnn {} => ModelKind::MadryCnn,
+            Self::TinyCnn {} => ModelKind::TinyCnn,
             Self::TextTransformer { .. } => ModelKind::TextTransformer,
             Self::BagOfEmbeddings { .. } => ModelKind::BagOfEmbeddings,
         }
@@ -293,13 +296,13 @@ impl ModelSpec {
                 hidden.clone(),
                 num_outputs,
             )),
-            Self::SmallCnn => {
+            Self::SmallCnn {} => {
                 ModelConfig::SmallCnn(SmallCnnConfig::new(image("small-cnn")?, num_outputs))
             }
-            Self::MadryCnn => {
+            Self::MadryCnn {} => {
                 ModelConfig::MadryCnn(MadryCnnConfig::new(image("madry-cnn")?, num_outputs))
             }
-            Self::TinyCnn => {
+            Self::TinyCnn {} => {
                 ModelConfig::TinyCnn(SmallCnnConfig::tiny(image("tiny-cnn")?, num_outputs))
             }
             Self::TextTransformer { .. } | Self::BagOfEmbeddings { .. } => {
@@ -436,23 +439,35 @@ impl Classifier for Model {
     }
 }
 
-/// A bare architecture name in a configuration file (`model = "mlp"`), or a full spec.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SpecOrName {
-    Name(ModelKind),
-    Spec(ModelSpec),
-}
-
 /// Reads a [`ModelSpec`] written either as a full spec or as a bare architecture name; use
 /// with `#[serde(deserialize_with = "harden_model::classifier::spec_or_name")]`.
 ///
 /// # Errors
 ///
-/// The deserialiser's error when the value is neither.
+/// The deserialiser's error when the value is neither; for a table, the spec's own error
+/// (an unknown key or architecture named).
 pub fn spec_or_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ModelSpec, D::Error> {
-    Ok(match SpecOrName::deserialize(d)? {
-        SpecOrName::Name(kind) => kind.into(),
-        SpecOrName::Spec(spec) => spec,
-    })
+    use serde::de::{self, value};
+
+    /// A string is a name, a map a spec: visited by hand so a spec's error (`unknown field
+    /// "channels"`) reaches the user instead of an untagged enum's "did not match any variant".
+    struct SpecVisitor;
+
+    impl<'de> de::Visitor<'de> for SpecVisitor {
+        type Value = ModelSpec;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a model name or a table with a `kind` key")
+        }
+
+        fn visit_str<E: de::Error>(self, name: &str) -> Result<ModelSpec, E> {
+            ModelKind::deserialize(value::StrDeserializer::<E>::new(name)).map(Into::into)
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<ModelSpec, A::Error> {
+            ModelSpec::deserialize(value::MapAccessDeserializer::new(map))
+        }
+    }
+
+    d.deserialize_any(SpecVisitor)
 }

@@ -36,6 +36,41 @@ fn check_input(
     Ok(())
 }
 
+/// Refuses a network of more than [`MAX_PARAMS`](crate::mlp::MAX_PARAMS) parameters
+/// (`None`: the count overflows), before anything is allocated.
+fn check_size(model: &'static str, params: Option<usize>) -> Result<(), ModelError> {
+    match params {
+        Some(n) if n <= crate::mlp::MAX_PARAMS => Ok(()),
+        _ => Err(ModelError::InvalidConfig {
+            model,
+            message: format!(
+                "the sizes make {} parameters; harden builds models of at most {} (2^30) parameters, 4 GiB of f32 weights before gradients and optimizer state",
+                params.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
+                crate::mlp::MAX_PARAMS
+            ),
+        }),
+    }
+}
+
+/// Parameters of a 2-d convolution with `kernel` x `kernel` filters.
+fn conv_params(c_in: usize, c_out: usize, kernel: usize) -> Option<usize> {
+    c_in.checked_mul(c_out)?
+        .checked_mul(kernel * kernel)?
+        .checked_add(c_out)
+}
+
+/// Parameters of a linear layer.
+fn linear_params(d_in: usize, d_out: usize) -> Option<usize> {
+    d_in.checked_mul(d_out)?.checked_add(d_out)
+}
+
+/// The sum of layer counts, `None` when one overflows.
+fn total(counts: &[Option<usize>]) -> Option<usize> {
+    counts
+        .iter()
+        .try_fold(0usize, |sum, c| sum.checked_add((*c)?))
+}
+
 /// Configuration of a [`SmallCnn`], the MNIST network of fast adversarial training
 /// (Wong, Rice & Kolter 2020): conv 16@4x4 stride 2 pad 1, ReLU, conv 32@4x4 stride 2 pad 1,
 /// ReLU, linear `32*h*w -> 100`, ReLU, linear `100 -> num_classes`. Other widths give the same
@@ -90,15 +125,26 @@ impl SmallCnnConfig {
                 ),
             });
         }
-        self.feature_hw()
-            .map(|_| ())
-            .ok_or_else(|| ModelError::InvalidConfig {
-                model: "small-cnn",
-                message: format!(
-                    "input {:?} is too small for two 4x4 stride-2 convolutions",
-                    self.input_shape
-                ),
-            })
+        let [h, w] = self.feature_hw().ok_or_else(|| ModelError::InvalidConfig {
+            model: "small-cnn",
+            message: format!(
+                "input {:?} is too small for two 4x4 stride-2 convolutions",
+                self.input_shape
+            ),
+        })?;
+        check_size("small-cnn", self.parameters([h, w]))
+    }
+
+    /// Parameters of the network whose feature map is `[h, w]`; `None` when they overflow.
+    fn parameters(&self, [h, w]: [usize; 2]) -> Option<usize> {
+        let [c1, c2] = self.channels;
+        let features = c2.checked_mul(h)?.checked_mul(w)?;
+        total(&[
+            conv_params(self.input_shape[0], c1, 4),
+            conv_params(c1, c2, 4),
+            linear_params(features, self.hidden),
+            linear_params(self.hidden, self.num_classes),
+        ])
     }
 
     /// Builds the network with freshly initialised weights on `device`.
@@ -210,15 +256,25 @@ impl MadryCnnConfig {
     /// than 4x4.
     pub fn check(&self) -> Result<(), ModelError> {
         check_input("madry-cnn", self.input_shape, self.num_classes)?;
-        self.feature_hw()
-            .map(|_| ())
-            .ok_or_else(|| ModelError::InvalidConfig {
-                model: "madry-cnn",
-                message: format!(
-                    "input {:?} is too small for two 2x2 max-pools",
-                    self.input_shape
-                ),
-            })
+        let [h, w] = self.feature_hw().ok_or_else(|| ModelError::InvalidConfig {
+            model: "madry-cnn",
+            message: format!(
+                "input {:?} is too small for two 2x2 max-pools",
+                self.input_shape
+            ),
+        })?;
+        check_size("madry-cnn", self.parameters([h, w]))
+    }
+
+    /// Parameters of the network whose feature map is `[h, w]`; `None` when they overflow.
+    fn parameters(&self, [h, w]: [usize; 2]) -> Option<usize> {
+        let features = 64usize.checked_mul(h)?.checked_mul(w)?;
+        total(&[
+            conv_params(self.input_shape[0], 32, 5),
+            conv_params(32, 64, 5),
+            linear_params(features, 1024),
+            linear_params(1024, self.num_classes),
+        ])
     }
 
     /// Builds the network with freshly initialised weights on `device`.
@@ -304,5 +360,36 @@ impl Classifier for MadryCnn {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size check counts exactly the parameters the network gets, and refuses sizes past
+    /// the limit (or past what a `usize` holds) before anything is allocated.
+    #[test]
+    fn the_size_check_counts_the_built_network_and_refuses_huge_ones() {
+        let device = Device::default();
+        for (shape, classes) in [([1, 28, 28], 10), ([3, 32, 32], 10), ([2, 9, 13], 3)] {
+            let small = SmallCnnConfig::new(shape, classes).with_channels([5, 7]);
+            let hw = small.feature_hw().unwrap();
+            assert_eq!(small.parameters(hw), Some(small.init(&device).num_params()));
+            let madry = MadryCnnConfig::new(shape, classes);
+            let hw = madry.feature_hw().unwrap();
+            assert_eq!(madry.parameters(hw), Some(madry.init(&device).num_params()));
+        }
+        for channels in [[100_000, 100_000], [usize::MAX / 4, 2]] {
+            let err = SmallCnnConfig::new([1, 28, 28], 10)
+                .with_channels(channels)
+                .check()
+                .unwrap_err();
+            assert!(err.to_string().contains("2^30"), "{err}");
+        }
+        let err = MadryCnnConfig::new([3, 100_000, 100_000], 10)
+            .check()
+            .unwrap_err();
+        assert!(err.to_string().contains("2^30"), "{err}");
     }
 }

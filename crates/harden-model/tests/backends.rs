@@ -41,7 +41,7 @@ fn assert_close(name: &str, a: &[f32], b: &[f32]) {
 fn backends_agree_with_flex() {
     let flex = Device::flex();
     flex.seed(4);
-    let config = ModelSpec::SmallCnn.config_for(&[1, 28, 28], 10).unwrap();
+    let config = ModelSpec::SmallCnn {}.config_for(&[1, 28, 28], 10).unwrap();
     let model = config.init(&flex);
     let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Default, &flex);
     let (logits, grad) = forward_backward(&config, &model, &x, &flex);

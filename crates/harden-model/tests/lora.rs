@@ -38,7 +38,7 @@ fn tensors<M: Module>(model: &M) -> Vec<(String, Vec<f32>)> {
 }
 
 fn small_cnn(device: &Device) -> Model {
-    ModelSpec::SmallCnn
+    ModelSpec::SmallCnn {}
         .config_for(&[1, 28, 28], 10)
         .unwrap()
         .init(device)

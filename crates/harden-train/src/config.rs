@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use harden_adversarial::error::{
-    ParamError, check_at_least_one, check_finite_non_negative, check_finite_positive,
+    BATCH, EPOCHS, ParamError, RESTARTS, STEPS, check_at_least_one, check_count,
+    check_finite_non_negative, check_finite_positive,
 };
 use harden_adversarial::pgd::{FGSM_RS_ALPHA, default_step_size};
 use harden_adversarial::{
@@ -290,7 +291,7 @@ impl TrainConfig {
         self.check_models()?;
         let threat = ThreatModel::new(self.norm, self.eps)?;
         self.check_loop()?;
-        check_at_least_one("restarts", self.restarts)?;
+        check_count("restarts", self.restarts, RESTARTS)?;
         check_finite_non_negative("beta", self.beta)?;
         check_finite_non_negative("eps-warmup-epochs", self.eps_warmup_epochs)?;
         check_fraction("momentum", self.momentum)?;
@@ -316,14 +317,14 @@ impl TrainConfig {
         }
         check_finite_positive("gamma", self.gamma)?;
         check_at_least_one("valid-samples", self.valid_samples)?;
-        check_at_least_one("valid-steps", self.valid_steps)?;
+        check_count("valid-steps", self.valid_steps, STEPS)?;
         check_finite_non_negative("collapse-drop", self.collapse_drop)?;
         check_at_least_one("collapse-patience", self.collapse_patience)?;
         if let Some(n) = self.eval_samples {
             check_at_least_one("eval-samples", n)?;
         }
-        check_at_least_one("eval-steps", self.eval_steps)?;
-        check_at_least_one("eval-restarts", self.eval_restarts)?;
+        check_count("eval-steps", self.eval_steps, STEPS)?;
+        check_count("eval-restarts", self.eval_restarts, RESTARTS)?;
         let objective = self.objective_config(&threat).check()?;
         let valid_attack = PgdConfig::new(
             threat.clone(),
@@ -344,11 +345,11 @@ impl TrainConfig {
     /// The settings every run's loop reads, image, table or text: epochs, batch size,
     /// learning rate, weight decay, attack steps and step size.
     pub(crate) fn check_loop(&self) -> Result<(), ParamError> {
-        check_at_least_one("epochs", self.epochs)?;
-        check_at_least_one("batch-size", self.batch_size)?;
+        check_count("epochs", self.epochs, EPOCHS)?;
+        check_count("batch-size", self.batch_size, BATCH)?;
         check_finite_positive("lr", self.lr)?;
         check_finite_non_negative("weight-decay", self.weight_decay)?;
-        check_at_least_one("steps", self.steps)?;
+        check_count("steps", self.steps, STEPS)?;
         if let Some(alpha) = self.alpha {
             check_finite_positive("alpha", alpha)?;
         }
@@ -477,7 +478,7 @@ mod tests {
         // A bare architecture name takes that architecture's defaults.
         std::fs::write(&path, "model = \"small-cnn\"\n").unwrap();
         let c = TrainConfig::from_toml_file(&path).unwrap();
-        assert_eq!(c.model, ModelSpec::SmallCnn);
+        assert_eq!(c.model, ModelSpec::SmallCnn {});
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();

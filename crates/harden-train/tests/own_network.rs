@@ -44,7 +44,7 @@ fn a_network_defined_by_the_user_trains_saves_and_loads() {
     let config = TrainConfig {
         objective: ObjectiveKind::Pgd,
         // The built-in model setting is not used by `fit`.
-        model: ModelSpec::SmallCnn,
+        model: ModelSpec::SmallCnn {},
         eps: 0.2,
         epochs: 15,
         lr: 5e-3,

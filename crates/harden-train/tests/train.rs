@@ -134,7 +134,7 @@ fn bad_configurations_are_errors_naming_the_setting() {
         (
             TrainConfig {
                 dataset: DatasetSource::BreastCancer,
-                model: ModelSpec::SmallCnn,
+                model: ModelSpec::SmallCnn {},
                 ..Default::default()
             },
             "small-cnn",

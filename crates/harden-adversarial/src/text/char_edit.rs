@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::AttackRng;
-use crate::error::{ParamError, check_at_least_one};
+use crate::error::{EDITS, ParamError, check_count};
 use crate::text::{TextExample, TextOracle, text_margin};
 
 /// One kind of character edit.
@@ -95,8 +95,8 @@ impl CharAttack {
     ///
     /// [`ParamError`] naming `max_words` or `candidates_per_word` when 0.
     pub fn new(max_words: usize, candidates_per_word: usize) -> Result<Self, ParamError> {
-        check_at_least_one("max_words", max_words)?;
-        check_at_least_one("candidates_per_word", candidates_per_word)?;
+        check_count("max_words", max_words, EDITS)?;
+        check_count("candidates_per_word", candidates_per_word, EDITS)?;
         Ok(Self {
             max_words,
             candidates_per_word,

@@ -6,7 +6,7 @@
 use burn::tensor::{Bool, Int, Tensor};
 
 use crate::AttackRng;
-use crate::error::{ParamError, check_at_least_one, check_finite_non_negative};
+use crate::error::{ParamError, STEPS, check_count, check_finite_non_negative};
 use crate::loss::{correct, cross_entropy};
 use crate::text::EmbeddingModel;
 
@@ -89,7 +89,7 @@ impl EmbeddingPgd {
     ) -> Result<Self, ParamError> {
         check_finite_non_negative("eps", eps)?;
         check_finite_non_negative("step_size", step_size)?;
-        check_at_least_one("steps", steps)?;
+        check_count("steps", steps, STEPS)?;
         Ok(Self {
             eps,
             steps,
@@ -186,7 +186,7 @@ impl FreeLb {
         init_mag: f64,
         max_norm: f64,
     ) -> Result<Self, ParamError> {
-        check_at_least_one("steps", steps)?;
+        check_count("steps", steps, STEPS)?;
         check_finite_non_negative("adv_lr", adv_lr)?;
         check_finite_non_negative("init_mag", init_mag)?;
         check_finite_non_negative("max_norm", max_norm)?;

@@ -6,7 +6,7 @@
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::Serialize;
 
-use crate::error::{ParamError, check_at_least_one};
+use crate::error::{EDITS, ParamError, check_count};
 use crate::loss::{cross_entropy, margin};
 use crate::text::EmbeddingModel;
 
@@ -58,7 +58,7 @@ impl HotFlip {
     ///
     /// [`ParamError`] naming `max_flips` when 0.
     pub fn new(max_flips: usize) -> Result<Self, ParamError> {
-        check_at_least_one("max_flips", max_flips)?;
+        check_count("max_flips", max_flips, EDITS)?;
         Ok(Self { max_flips })
     }
 

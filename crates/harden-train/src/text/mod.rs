@@ -115,12 +115,18 @@ impl TextData {
     }
 }
 
-/// The checked values of a text run.
-pub(crate) fn check(config: &TrainConfig) -> Result<(), TrainError> {
-    use harden_adversarial::error::{ParamError, check_at_least_one, check_finite_non_negative};
+/// Checks the settings of a text run (what [`train_text`] checks first, before it reads
+/// anything).
+///
+/// # Errors
+///
+/// [`TrainError::Param`] naming the first setting out of range, or one a text run does not
+/// take.
+pub fn check(config: &TrainConfig) -> Result<(), TrainError> {
+    use harden_adversarial::error::{ParamError, TOKENS, check_count, check_finite_non_negative};
     let t = &config.text;
     config.check_loop()?;
-    check_at_least_one("max-len", t.max_len)?;
+    check_count("max-len", t.max_len, TOKENS)?;
     check_finite_non_negative("eps", config.eps)?;
     check_finite_non_negative("init-mag", t.init_mag)?;
     check_finite_non_negative("max-norm", t.max_norm)?;
