@@ -1,7 +1,8 @@
 """PyTorch reference for `cargo xtask bench`: the same workloads as harden's `workload` binary.
 
 Usage: python3 workloads.py <fgsm-rs-epoch|pgd10-epoch|standard-eval> <samples> <threads> <data_dir>
-Prints one JSON line in the schema of harden's workload binary. Needs torch (CPU is enough).
+Prints one JSON line in the schema of harden's workload binary. Needs torch (CPU is enough);
+standard-eval also needs torchattacks (its AutoAttack, standard version).
 """
 
 import gzip
@@ -49,22 +50,8 @@ def attack(model, x, y, eps, alpha, steps, random_start, clamp_start):
     return (x + delta).detach()
 
 
-def main():
-    workload, samples, threads, data_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    if workload == "standard-eval":
-        print(json.dumps({"workload": workload, "skipped": "needs the autoattack package"}))
-        return
-    if workload.startswith("text-"):
-        print(json.dumps({"workload": workload, "skipped": "no PyTorch reference for the text workloads yet"}))
-        return
-    images = read_idx(f"{data_dir}/mnist/train-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
-    labels = read_idx(f"{data_dir}/mnist/train-labels-idx1-ubyte.gz").long()
-    test_x = read_idx(f"{data_dir}/mnist/t10k-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)[:1000]
-    test_y = read_idx(f"{data_dir}/mnist/t10k-labels-idx1-ubyte.gz").long()[:1000]
-    order = torch.randperm(len(images))[:samples]
-    model = small_cnn()
+def train_epoch(model, images, labels, order, workload):
+    """One epoch of FGSM-RS or PGD-10 training over `order`; returns the losses and seconds."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if workload == "fgsm-rs-epoch":
         eps, alpha, steps, clamp_start = 0.1, 0.125, 1, False
@@ -72,7 +59,7 @@ def main():
         eps, alpha, steps, clamp_start = 0.1, 0.025, 10, True
     losses = []
     start = time.perf_counter()
-    for i in range(0, samples, BATCH):
+    for i in range(0, len(order), BATCH):
         idx = order[i : i + BATCH]
         x, y = images[idx], labels[idx]
         adv = attack(model, x, y, eps, alpha, steps, True, clamp_start)
@@ -81,9 +68,28 @@ def main():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    seconds = time.perf_counter() - start
+    return losses, time.perf_counter() - start
+
+
+def main():
+    workload, samples, threads, data_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if workload.startswith("text-"):
+        print(json.dumps({"workload": workload, "skipped": "no PyTorch reference for the text workloads yet"}))
+        return
+    images = read_idx(f"{data_dir}/mnist/train-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
+    labels = read_idx(f"{data_dir}/mnist/train-labels-idx1-ubyte.gz").long()
+    test_x = read_idx(f"{data_dir}/mnist/t10k-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
+    test_y = read_idx(f"{data_dir}/mnist/t10k-labels-idx1-ubyte.gz").long()
+    model = small_cnn()
+    if workload == "standard-eval":
+        standard_eval(model, images, labels, test_x, test_y, samples, threads)
+        return
+    order = torch.randperm(len(images))[:samples]
+    losses, seconds = train_epoch(model, images, labels, order, workload)
     with torch.no_grad():
-        acc = (model(test_x).argmax(1) == test_y).float().mean().item()
+        acc = (model(test_x[:1000]).argmax(1) == test_y[:1000]).float().mean().item()
     q = max(len(losses) // 4, 1)
     first, last = sum(losses[:q]) / q, sum(losses[-q:]) / q
     checks = {
@@ -94,6 +100,40 @@ def main():
         "clean_accuracy": acc,
         "accuracy_above_chance": acc > 0.2,
     }
+    report(workload, threads, samples, seconds, checks)
+
+
+def standard_eval(model, images, labels, test_x, test_y, samples, threads):
+    """AutoAttack's standard version (torchattacks) on the first `samples` test images of a
+    SmallCnn trained for one FGSM-RS epoch on 10,000 images (not timed), at L-inf eps 0.1:
+    what harden's `standard-eval` workload runs with `harden eval --suite standard`."""
+    try:
+        import torchattacks
+    except ImportError:
+        print(json.dumps({"workload": "standard-eval", "skipped": "needs the torchattacks package"}))
+        return
+    order = torch.randperm(len(images))[:10_000]
+    train_epoch(model, images, labels, order, "fgsm-rs-epoch")
+    model.eval()
+    x, y = test_x[:samples], test_y[:samples]
+    attack = torchattacks.AutoAttack(model, norm="Linf", eps=0.1, version="standard", n_classes=10, seed=0)
+    start = time.perf_counter()
+    adv = attack(x, y)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        clean = (model(x).argmax(1) == y).float().mean().item()
+        robust = (model(adv).argmax(1) == y).float().mean().item()
+    checks = {
+        "clean_accuracy": clean,
+        "robust_accuracy": robust,
+        "accuracy_above_chance": clean > 0.2,
+        "robust_at_most_clean": robust <= clean,
+        "torchattacks": torchattacks.__version__,
+    }
+    report("standard-eval", threads, samples, seconds, checks)
+
+
+def report(workload, threads, samples, seconds, checks):
     print(json.dumps({
         "workload": workload,
         "device": "pytorch-cpu",

@@ -91,6 +91,27 @@ fn json_line(mut command: Command) -> Result<Value> {
     Ok(serde_json::from_str(line)?)
 }
 
+/// Run `i` of harden against run `i` of PyTorch (they ran one after the other): the median,
+/// smallest and largest of the speed ratios, or `None` when a side has no speeds.
+fn paired_ratios(harden: &[Value], torch: &[Value]) -> Option<Value> {
+    let speed = |r: &Value| r["samples_per_second"].as_f64();
+    let mut ratios: Vec<f64> = harden
+        .iter()
+        .zip(torch)
+        .map(|(h, t)| Some(speed(h)? / speed(t)?))
+        .collect::<Option<_>>()?;
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    Some(json!({
+        "median": ratios[ratios.len() / 2],
+        "min": ratios[0],
+        "max": ratios[ratios.len() - 1],
+        "ratios": ratios,
+    }))
+}
+
 /// The median run of `runs` (by samples/s), with the largest peak memory of all runs.
 fn summarise(runs: Vec<Value>) -> Value {
     if runs.iter().any(|r| r.get("skipped").is_some()) {
@@ -137,16 +158,33 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
     }
     let binary = root.join("target/release/workload");
     let data = data_dir(root);
+    let torch = Command::new("python3")
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+    if torch.is_none() {
+        eprintln!("PyTorch reference skipped: no python3 with torch on this machine");
+    }
     let mut results = Vec::new();
+    let mut reference = Vec::new();
     for workload in WORKLOADS {
         let samples = if workload == "standard-eval" {
             o.eval_samples
         } else {
             o.samples
         };
-        for device in &o.devices {
-            let mut runs = Vec::new();
-            for run in 0..o.runs {
+        // Runs interleaved (each device, then PyTorch, run after run), so a change of the
+        // machine's load falls on both sides of a ratio.
+        let mut runs: Vec<Vec<Value>> = vec![Vec::new(); o.devices.len()];
+        let mut unavailable = vec![false; o.devices.len()];
+        let mut torch_runs = Vec::new();
+        for run in 0..o.runs {
+            for (d, device) in o.devices.iter().enumerate() {
+                if unavailable[d] {
+                    continue;
+                }
                 eprintln!(
                     "{workload} on {device}, {samples} samples, run {}/{}",
                     run + 1,
@@ -158,50 +196,38 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
                     .env("RAYON_NUM_THREADS", o.threads.to_string())
                     .env("HARDEN_DATA_DIR", &data);
                 match json_line(command) {
-                    Ok(v) => runs.push(v),
+                    Ok(v) => runs[d].push(v),
                     Err(e) => {
                         eprintln!("  {device} unavailable: {e}");
-                        break;
+                        unavailable[d] = true;
                     }
                 }
             }
-            if !runs.is_empty() {
-                results.push(summarise(runs));
+            if torch.is_some() {
+                eprintln!("{workload} on PyTorch, run {}/{}", run + 1, o.runs);
+                let mut command = Command::new("python3");
+                command
+                    .arg(root.join("benches/reference/workloads.py"))
+                    .args([workload, &samples.to_string(), &o.threads.to_string()])
+                    .arg(&data)
+                    .env("OMP_NUM_THREADS", o.threads.to_string());
+                torch_runs.push(json_line(command)?);
             }
+        }
+        for device_runs in runs.into_iter().filter(|r| !r.is_empty()) {
+            let mut summary = summarise(device_runs.clone());
+            if let Some(spread) = paired_ratios(&device_runs, &torch_runs) {
+                summary["vs_pytorch"] = spread;
+            }
+            results.push(summary);
+        }
+        if !torch_runs.is_empty() {
+            reference.push(summarise(torch_runs));
         }
     }
-
-    let torch = Command::new("python3")
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output();
-    let mut reference = Vec::new();
-    let reference_note = match torch {
-        Ok(out) if out.status.success() => {
-            for workload in WORKLOADS {
-                let samples = if workload == "standard-eval" {
-                    o.eval_samples
-                } else {
-                    o.samples
-                };
-                let mut runs = Vec::new();
-                for _ in 0..o.runs {
-                    let mut command = Command::new("python3");
-                    command
-                        .arg(root.join("benches/reference/workloads.py"))
-                        .args([workload, &samples.to_string(), &o.threads.to_string()])
-                        .arg(&data)
-                        .env("OMP_NUM_THREADS", o.threads.to_string());
-                    runs.push(json_line(command)?);
-                }
-                reference.push(summarise(runs));
-            }
-            format!("PyTorch {}", String::from_utf8_lossy(&out.stdout).trim())
-        }
-        _ => {
-            let note = "skipped: no python3 with torch on this machine".to_string();
-            eprintln!("PyTorch reference {note}");
-            note
-        }
+    let reference_note = match &torch {
+        Some(version) => format!("PyTorch {version}, runs interleaved with harden's"),
+        None => "skipped: no python3 with torch on this machine".to_string(),
     };
 
     let out_dir = root.join("target/bench");
@@ -245,7 +271,7 @@ fn markdown(report: &Value) -> String {
     let results = report["results"].as_array().cloned().unwrap_or_default();
     let reference = report["reference"].as_array().cloned().unwrap_or_default();
     let mut md = format!(
-        "# harden benchmarks\n\n{} threads, {} training samples per epoch workload, {} evaluation samples, median of {} run(s). {}\n\n| workload | device | samples/s | vs flex | vs PyTorch | peak RSS (MiB) | checks |\n|---|---|---|---|---|---|---|\n",
+        "# harden benchmarks\n\n{} threads, {} training samples per epoch workload, {} evaluation samples, median of {} run(s). {}. vs PyTorch: the median of the run-by-run ratios (smallest-largest).\n\n| workload | device | samples/s | vs flex | vs PyTorch | peak RSS (MiB) | checks |\n|---|---|---|---|---|---|---|\n",
         report["threads"],
         report["samples"],
         report["eval_samples"],
@@ -260,14 +286,18 @@ fn markdown(report: &Value) -> String {
             continue;
         };
         let ratio = |base: Option<f64>| base.map_or("-".to_string(), |b| format!("{:.2}x", s / b));
-        let torch = reference
-            .iter()
-            .find(|t| t["workload"] == w)
-            .and_then(|t| t["samples_per_second"].as_f64());
+        let torch = match &r["vs_pytorch"] {
+            Value::Null => "-".to_string(),
+            v => format!(
+                "{:.2}x ({:.2}-{:.2})",
+                v["median"].as_f64().unwrap_or(f64::NAN),
+                v["min"].as_f64().unwrap_or(f64::NAN),
+                v["max"].as_f64().unwrap_or(f64::NAN)
+            ),
+        };
         md += &format!(
-            "| {w} | {d} | {s:.0} | {} | {} | {:.0} | {} |\n",
+            "| {w} | {d} | {s:.0} | {} | {torch} | {:.0} | {} |\n",
             ratio(speed(&results, w, "flex")),
-            ratio(torch),
             r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
             if r["ok"] == json!(true) {
                 "pass"
