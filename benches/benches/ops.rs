@@ -5,8 +5,8 @@
 //! section); `benches/reference/ops.py` times the same operations in PyTorch.
 //! Run with `cargo bench -p harden-benches --bench ops`.
 
-use burn::tensor::module::{conv2d, linear};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv2d, linear};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use common::iter_synced;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -43,17 +43,45 @@ fn conv_ops(c: &mut Criterion) {
                 iter_synced(b, &device, || conv(x.clone(), w.clone()))
             });
             // Only the tracked tensor gets a gradient, so each backward pass below computes
-            // exactly one of the two.
+            // exactly one of the two. The output is weighted by a dense random tensor before
+            // the sum, so the gradient flowing into the convolution is dense, as in an attack
+            // (the gradient of a plain sum is a broadcast constant, which kernels can shortcut).
+            let out_shape = conv(x.clone(), w.clone()).dims();
+            let upstream = random(out_shape, &grad_device);
             let xg = random(x_shape, &grad_device).require_grad();
             let wc = random(w_shape, &grad_device);
             group.bench_function(format!("{name} forward + input gradient"), |b| {
-                iter_synced(b, &device, || conv(xg.clone(), wc.clone()).sum().backward())
+                iter_synced(b, &device, || {
+                    (conv(xg.clone(), wc.clone()) * upstream.clone())
+                        .sum()
+                        .backward()
+                })
             });
             let xc = random(x_shape, &grad_device);
             let wg = random(w_shape, &grad_device).require_grad();
             group.bench_function(format!("{name} forward + weight gradient"), |b| {
-                iter_synced(b, &device, || conv(xc.clone(), wg.clone()).sum().backward())
+                iter_synced(b, &device, || {
+                    (conv(xc.clone(), wg.clone()) * upstream.clone())
+                        .sum()
+                        .backward()
+                })
             });
+            // The input gradient's own kernel: the transposed convolution of a dense output
+            // gradient (what burn's default `conv2d_x_backward` calls).
+            let grad = random(out_shape, &device);
+            group.bench_function(
+                format!("{name} input gradient alone (conv_transpose2d)"),
+                |b| {
+                    iter_synced(b, &device, || {
+                        conv_transpose2d(
+                            grad.clone(),
+                            w.clone(),
+                            None,
+                            ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
+                        )
+                    })
+                },
+            );
         }
         let x = random([BATCH, 32 * 7 * 7], &device);
         let w = random([32 * 7 * 7, 100], &device);

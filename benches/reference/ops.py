@@ -41,10 +41,17 @@ def main():
         conv = lambda x, w: F.conv2d(x, w, stride=2, padding=1)
         with torch.no_grad():
             report(f"{name} forward", lambda: conv(x, w))
+        # A dense output gradient, as in an attack (see ops.rs).
+        upstream = torch.rand(conv(x, w).shape)
         xg = torch.rand(x_shape, requires_grad=True)
-        report(f"{name} forward + input gradient", lambda: conv(xg, w).sum().backward())
+        report(f"{name} forward + input gradient", lambda: conv(xg, w).backward(upstream))
         wg = torch.rand(w_shape, requires_grad=True)
-        report(f"{name} forward + weight gradient", lambda: conv(x, wg).sum().backward())
+        report(f"{name} forward + weight gradient", lambda: conv(x, wg).backward(upstream))
+        with torch.no_grad():
+            report(
+                f"{name} input gradient alone (conv_transpose2d)",
+                lambda: F.conv_transpose2d(upstream, w, stride=2, padding=1),
+            )
     x, w = torch.rand(BATCH, 32 * 7 * 7), torch.rand(100, 32 * 7 * 7)
     with torch.no_grad():
         report("fc1 forward", lambda: F.linear(x, w))

@@ -82,7 +82,14 @@ fn clean_accuracy(model: &Model, test: &ArrayDataset, device: &Device) -> f64 {
     accuracy(&|x: Tensor<4>| model.forward(x), x, y)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The workload runs on a worker of rayon's pool (sized by `RAYON_NUM_THREADS`), the pool
+    // burn's CPU backends split their kernels over: with one thread every kernel then runs
+    // inline under its caller, so a profiler's call stacks say which operation called it.
+    rayon::ThreadPoolBuilder::new().build()?.install(workload)
+}
+
+fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [workload, device_name, samples] = <[String; 3]>::try_from(args).map_err(
         |_| "usage: workload <fgsm-rs-epoch|pgd10-epoch|standard-eval|text-clean-epoch|text-freelb-epoch> <device> <samples>",
@@ -202,7 +209,7 @@ fn text_epoch(
     device_name: &str,
     device: &Device,
     data_dir: &std::path::Path,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use harden_train::text::TextSettings;
     use harden_train::{ObjectiveKind, RunOptions, TrainConfig, train_text};
     let objective = match objective {

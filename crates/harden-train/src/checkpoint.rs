@@ -204,6 +204,28 @@ pub fn complete_epochs(directory: &Path) -> Vec<usize> {
 mod tests {
     use super::*;
 
+    /// The recorder's wait ends once every record of the epoch is counted, written or failed
+    /// (a failed save counts too, so nothing waits forever), and not before.
+    #[test]
+    fn waiting_ends_when_every_record_of_the_epoch_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = Written::default();
+        let model = AtomicCheckpointer::new(dir.path(), "model")
+            .unwrap()
+            .counting(written.clone());
+        std::fs::create_dir(model.path(2)).unwrap();
+        std::fs::write(model.path(2).join("x"), b"x").unwrap();
+        let saver = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Checkpointer::<()>::save(&model, 1, ()).unwrap();
+            Checkpointer::<()>::save(&model, 2, ()).unwrap_err();
+        });
+        written.wait(1, 1);
+        assert!(dir.path().join("model-1.bpk").exists());
+        written.wait(2, 1);
+        saver.join().unwrap();
+    }
+
     /// A checkpoint that cannot be written (here: a folder stands where the file goes, as a
     /// full disk would refuse it) fails with an error that names the file.
     #[test]
