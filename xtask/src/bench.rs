@@ -27,6 +27,8 @@ pub struct Options {
     pub devices: Vec<String>,
     /// Backend features to build (default: the benches crate's defaults).
     pub features: Option<String>,
+    /// The workloads to run (default: all of [`WORKLOADS`]).
+    pub workloads: Vec<String>,
 }
 
 impl Options {
@@ -40,6 +42,7 @@ impl Options {
                 .map(String::from)
                 .to_vec(),
             features: None,
+            workloads: WORKLOADS.map(String::from).to_vec(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -56,8 +59,21 @@ impl Options {
                 "--threads" => o.threads = value()?.parse().context("--threads")?,
                 "--devices" => o.devices = value()?.split(',').map(String::from).collect(),
                 "--features" => o.features = Some(value()?.clone()),
+                "--workloads" => {
+                    o.workloads = value()?.split(',').map(String::from).collect();
+                    if let Some(w) = o
+                        .workloads
+                        .iter()
+                        .find(|w| !WORKLOADS.contains(&w.as_str()))
+                    {
+                        bail!(
+                            "unknown workload {w}; expected some of {}",
+                            WORKLOADS.join(",")
+                        );
+                    }
+                }
                 other => bail!(
-                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu,cuda] [--features flex,ndarray,...]"
+                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu,cuda] [--features flex,ndarray,...] [--workloads fgsm-rs-epoch,pgd10-epoch,...]"
                 ),
             }
         }
@@ -167,9 +183,12 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
     if torch.is_none() {
         eprintln!("PyTorch reference skipped: no python3 with torch on this machine");
     }
+    // standard-eval's weights, saved by harden's run and attacked by PyTorch's next.
+    let weights = root.join("target/bench/standard-eval.safetensors");
+    std::fs::create_dir_all(root.join("target/bench"))?;
     let mut results = Vec::new();
     let mut reference = Vec::new();
-    for workload in WORKLOADS {
+    for workload in o.workloads.iter().map(String::as_str) {
         let samples = if workload == "standard-eval" {
             o.eval_samples
         } else {
@@ -181,6 +200,7 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
         let mut unavailable = vec![false; o.devices.len()];
         let mut torch_runs = Vec::new();
         for run in 0..o.runs {
+            let _ = std::fs::remove_file(&weights);
             for (d, device) in o.devices.iter().enumerate() {
                 if unavailable[d] {
                     continue;
@@ -194,7 +214,8 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
                 command
                     .args([workload, device.as_str(), &samples.to_string()])
                     .env("RAYON_NUM_THREADS", o.threads.to_string())
-                    .env("HARDEN_DATA_DIR", &data);
+                    .env("HARDEN_DATA_DIR", &data)
+                    .env("HARDEN_BENCH_WEIGHTS", &weights);
                 match json_line(command) {
                     Ok(v) => runs[d].push(v),
                     Err(e) => {
@@ -210,7 +231,8 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
                     .arg(root.join("benches/reference/workloads.py"))
                     .args([workload, &samples.to_string(), &o.threads.to_string()])
                     .arg(&data)
-                    .env("OMP_NUM_THREADS", o.threads.to_string());
+                    .env("OMP_NUM_THREADS", o.threads.to_string())
+                    .env("HARDEN_BENCH_WEIGHTS", &weights);
                 torch_runs.push(json_line(command)?);
             }
         }
@@ -306,6 +328,20 @@ fn markdown(report: &Value) -> String {
             }
         );
     }
+    // The same weights attacked by both sides: their robust accuracies should agree.
+    let robust = |r: &Value| r["checks"]["robust_accuracy"].as_f64();
+    let attacked: Vec<String> = results
+        .iter()
+        .chain(&reference)
+        .filter(|r| r["workload"] == "standard-eval")
+        .filter_map(|r| {
+            Some(format!(
+                "{} {:.1}%",
+                r["device"].as_str()?,
+                100.0 * robust(r)?
+            ))
+        })
+        .collect();
     for t in &reference {
         if let Some(s) = t["samples_per_second"].as_f64() {
             md += &format!(
@@ -319,6 +355,12 @@ fn markdown(report: &Value) -> String {
                 }
             );
         }
+    }
+    if !attacked.is_empty() {
+        md += &format!(
+            "\nstandard-eval robust accuracy (the median run; PyTorch attacks the weights harden's run before it saved): {}\n",
+            attacked.join(", ")
+        );
     }
     md
 }

@@ -146,6 +146,14 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "standard-eval" => {
             // The model under test: one FGSM-RS epoch (not timed), evaluated at eps 0.1.
             let (model, _, _) = train_epoch(&fgsm_rs, &train, 10_000.min(train.len()), &device);
+            // The weights, for the PyTorch reference to attack the same model.
+            if let Some(path) = std::env::var_os("HARDEN_BENCH_WEIGHTS") {
+                harden_model::store::save(
+                    &model,
+                    std::path::Path::new(&path),
+                    harden_model::store::WeightsFormat::PytorchSafetensors,
+                )?;
+            }
             let m = n.min(test.len());
             let indices: Vec<usize> = (0..m).collect();
             let data = batches(&test, &indices, 250, &device);
