@@ -93,6 +93,32 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
             .any(|r| r[0] == "deepwordbug" && r[3] == "true" && r[7].contains("->")),
         "{tsv}"
     );
+
+    // A run whose tokenizer.json does not fit its model.json (files mixed from two runs) is
+    // refused before any text is encoded, not a panic in the embedding lookup.
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.json", "model.bpk"] {
+        std::fs::copy(run.join(file), mixed.join(file)).unwrap();
+    }
+    let model_json = mixed.join("model.json");
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model_json).unwrap()).unwrap();
+    model["vocab_size"] = serde_json::json!(100);
+    std::fs::write(&model_json, model.to_string()).unwrap();
+    let attack_out = dir.path().join("mixed-adv");
+    let attack_out = attack_out.to_str().unwrap();
+    for args in [
+        vec!["eval", "--suite", "text", "--device", "flex"],
+        vec![
+            "attack", "--eps", "0.05", "--device", "flex", "--out", attack_out,
+        ],
+    ] {
+        assert_user_error(
+            harden().args(&args).arg(&mixed),
+            "tokenizer.json has 500 tokens but model.json embeds 100",
+        );
+    }
 }
 
 #[test]

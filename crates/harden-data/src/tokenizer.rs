@@ -105,8 +105,8 @@ impl TextTokenizer {
     ///
     /// # Errors
     ///
-    /// [`DataError::Format`] naming `path` when the file cannot be read or parsed, or lacks the
-    /// special tokens at their ids.
+    /// [`DataError::Format`] naming `path` when the file cannot be read or parsed, lacks the
+    /// special tokens at their ids, or numbers its tokens with gaps.
     pub fn load(path: &Path) -> Result<Self, DataError> {
         let format = |message: String| DataError::Format {
             path: path.to_path_buf(),
@@ -118,6 +118,15 @@ impl TextTokenizer {
             if inner.token_to_id(token) != Some(id) {
                 return Err(format(format!("expected the token {token} at id {id}")));
             }
+        }
+        // Ids numbered 0..n without gaps, so `vocab_size` bounds every id a text encodes to
+        // (an id past a model's embedding table would panic in the lookup).
+        let vocab = inner.get_vocab(true);
+        if let Some((token, id)) = vocab.iter().find(|(_, id)| **id as usize >= vocab.len()) {
+            return Err(format(format!(
+                "the token {token:?} has id {id}, outside 0..{}: ids must run from 0 without gaps",
+                vocab.len()
+            )));
         }
         Ok(Self { inner })
     }
@@ -302,6 +311,17 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let err = TextTokenizer::load(&path).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json"), "{err}");
+
+        // A token moved past the end of the vocabulary (in the model's vocabulary, in the
+        // added tokens, or both): its id would index past a model's embedding table.
+        let tok = TextTokenizer::train(&corpus(), 100).unwrap();
+        tok.save(&path).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["model"]["vocab"]["the"] = serde_json::json!(5000);
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = TextTokenizer::load(&path).unwrap_err().to_string();
+        assert!(err.contains("\"the\" has id 5000, outside 0.."), "{err}");
     }
 
     #[test]

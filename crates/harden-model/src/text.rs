@@ -331,6 +331,14 @@ pub enum TextModelConfig {
 }
 
 impl TextModelConfig {
+    /// Vocabulary size: the token ids the model embeds are `0..vocab_size()`.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::TextTransformer(c) => c.vocab_size,
+            Self::BagOfEmbeddings(c) => c.vocab_size,
+        }
+    }
+
     /// Checks the sizes.
     ///
     /// # Errors

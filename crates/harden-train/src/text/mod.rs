@@ -252,6 +252,16 @@ pub(crate) fn read_text_run(dir: &Path) -> Result<TextRunFiles, TrainError> {
         message: format!("{}: {e}", model_path.display()),
     })?;
     model_config.check()?;
+    if tokenizer.vocab_size() > model_config.vocab_size() {
+        return Err(TrainError::NotARun {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "tokenizer.json has {} tokens but model.json embeds {}: the files are from different runs",
+                tokenizer.vocab_size(),
+                model_config.vocab_size()
+            ),
+        });
+    }
     Ok(TextRunFiles {
         config,
         tokenizer,
