@@ -12,6 +12,7 @@
 //!   a named or last label column.
 //! - [`tsv`]: text classification TSV (`label<TAB>text` with a header, extra columns allowed).
 //! - [`tokenizer`]: the WordPiece tokenizer of text datasets and padded token batches.
+//! - [`panics`]: a library's panic on bad input turned into an error.
 //! - [`embedded`]: the UCI digits and breast-cancer tables compiled into the crate.
 //! - [`source`]: the dataset names the `harden` CLI accepts and how each one is loaded.
 //! - [`split`] and [`scaler`]: seeded shuffles, stratified splits, min-max scaling fitted on the
@@ -32,6 +33,7 @@ pub mod embedded;
 mod error;
 pub mod idx;
 pub mod names;
+pub mod panics;
 mod read;
 pub mod scaler;
 pub mod source;

@@ -112,7 +112,10 @@ impl TextTokenizer {
             path: path.to_path_buf(),
             message,
         };
-        let inner = Tokenizer::from_file(path)
+        // HF tokenizers panics (an `expect`) on some malformed decoder sections instead of
+        // returning its error.
+        let inner = crate::panics::catch_quietly(|| Tokenizer::from_file(path))
+            .map_err(|e| format(format!("not a readable tokenizer.json: {e}")))?
             .map_err(|e| format(format!("not a readable tokenizer.json: {e}")))?;
         for (token, id) in [(PAD, PAD_ID), (UNK, UNK_ID)] {
             if inner.token_to_id(token) != Some(id) {

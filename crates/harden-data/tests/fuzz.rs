@@ -3,9 +3,10 @@
 //! property; `PROPTEST_CASES=1000000` makes a long run.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use harden_data::csv::{LabelColumn, parse_bytes as csv_bytes};
-use harden_data::{cifar, idx, tsv};
+use harden_data::{TextTokenizer, cifar, idx, tsv};
 use proptest::prelude::*;
 
 /// A valid IDX image file: magic, `[n, h, w]`, bytes.
@@ -32,7 +33,62 @@ fn mutate(mut bytes: Vec<u8>, at: usize, value: u8, op: u8) -> Vec<u8> {
     bytes
 }
 
+/// The JSON of a tokenizer trained on a few sentences.
+fn tokenizer_json() -> &'static serde_json::Value {
+    static JSON: OnceLock<serde_json::Value> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let texts: Vec<String> = ["the movie was great", "the food was awful", "a great cast"]
+            .iter()
+            .map(|t| t.repeat(3))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        TextTokenizer::train(&texts, 64)
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    })
+}
+
+/// Loads `bytes` as a `tokenizer.json`: an error, or a tokenizer whose every encoded id is
+/// inside its vocabulary (an id past it would index past a model's embedding table).
+fn tokenizer_loads_consistently(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, bytes).unwrap();
+    if let Ok(tok) = TextTokenizer::load(&path) {
+        for text in ["the movie was great", "zzz qqq", "a cast of the food"] {
+            let ids = tok.encode(text, 16);
+            prop_assert!(
+                ids.iter().all(|&i| (i as usize) < tok.vocab_size()),
+                "{ids:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn mutated_tokenizer_files_are_errors_or_consistent(
+        at in any::<usize>(), value in any::<u8>(), op in any::<u8>()
+    ) {
+        let bytes = serde_json::to_vec(tokenizer_json()).unwrap();
+        tokenizer_loads_consistently(&mutate(bytes, at, value, op))?;
+    }
+
+    #[test]
+    fn renumbered_tokenizer_files_are_errors_or_consistent(
+        which in any::<usize>(), id in any::<u32>()
+    ) {
+        let mut json = tokenizer_json().clone();
+        let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+        let token = vocab.keys().nth(which % vocab.len()).unwrap().clone();
+        vocab[&token] = serde_json::json!(id % 200);
+        tokenizer_loads_consistently(&serde_json::to_vec(&json).unwrap())?;
+    }
+
     #[test]
     fn idx_never_panics_and_agrees_with_its_header(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         if let Ok(a) = idx::parse(Path::new("f"), &bytes, idx::IMAGES_MAGIC, "images") {

@@ -248,17 +248,12 @@ fn checked(name: &str, device: Device) -> Result<Device, DeviceError> {
 /// burn reports some unsupported configurations (a device that does not answer, collective
 /// operations on CPU devices) by panicking; callers turn the message into a typed error.
 pub fn catch_backend_panic<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(f);
-    std::panic::set_hook(hook);
-    result.map_err(|panic| {
-        let text = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the backend failed to start".to_string());
-        text.lines().next().unwrap_or_default().to_string()
+    harden_data::panics::catch_quietly(f).map_err(|text| {
+        if text == "panicked" {
+            "the backend failed to start".to_string()
+        } else {
+            text
+        }
     })
 }
 
