@@ -51,6 +51,10 @@ pub enum ObjectiveKind {
     /// A2T (Yoo & Qi 2021): training on adversarial character edits found on the fly by a
     /// cheap attack, text models only.
     A2t,
+    /// Adversarial training on embeddings (Miyato, Dai & Goodfellow 2017): one L2 step on
+    /// normalised token embeddings ([`text::OneStepL2`](crate::text::OneStepL2)), text models
+    /// only.
+    Miyato,
     /// Adversarially robust distillation (Goldblum et al. 2020), from a teacher.
     Ard,
     /// Robust soft-label adversarial distillation (Zi et al. 2021), from a teacher.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use harden_data::DatasetSource;
+use harden_data::spelling::Backoff;
 use harden_model::{LoraSpec, ModelKind, ModelSpec, parse_device, parse_devices};
 use harden_train::recorder::EpochRecord;
 use harden_train::{
@@ -157,6 +158,19 @@ pub struct TrainArgs {
     /// Text: the TSV column holding the labels [default: label, else the first].
     #[arg(long, help_heading = "Text")]
     label_column: Option<String>,
+    /// Text: word recognition in front of the model: a word the training split never used is
+    /// corrected to the training word one character edit away that its neighbours, then its
+    /// frequency, favour; one with no such word is kept (pass-through) or dropped (neutral)
+    /// [default when given without a value: neutral].
+    #[arg(
+        long,
+        help_heading = "Text",
+        num_args = 0..=1,
+        default_missing_value = "neutral",
+        value_name = "BACKOFF",
+        value_parser = Kind::<Backoff>::new()
+    )]
+    word_recognition: Option<Backoff>,
     /// A2T: share of each batch also trained on its adversarial texts [default: 0.5].
     #[arg(long, allow_negative_numbers = true, help_heading = "Text")]
     adv_fraction: Option<f64>,
@@ -315,6 +329,15 @@ impl TrainArgs {
             adv_fraction,
             valid_attack_texts
         );
+        if let Some(backoff) = self.word_recognition {
+            if !config.dataset.is_text() {
+                bail!(
+                    "--word-recognition corrects the words of text data; {} is not a text dataset",
+                    config.dataset
+                );
+            }
+            config.text.word_recognition = Some(backoff);
+        }
         if let Some(c) = &self.text_column {
             config.text.columns.text = Some(c.clone());
         }

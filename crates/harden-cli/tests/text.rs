@@ -128,7 +128,7 @@ fn text_flags_and_objectives_meet_their_data() {
         harden()
             .args(["train", "--objective", "freelb", "--epochs", "1", "--out"])
             .arg(dir.path().join("a")),
-        "freelb and a2t train text models",
+        "freelb, miyato and a2t train text models",
     );
     assert_user_error(
         harden()
@@ -148,6 +148,18 @@ fn text_flags_and_objectives_meet_their_data() {
             ])
             .arg(dir.path().join("c")),
         "text-transformer reads token sequences; it needs a text dataset",
+    );
+    assert_user_error(
+        harden()
+            .args(["train", "--word-recognition", "--epochs", "1", "--out"])
+            .arg(dir.path().join("g")),
+        "--word-recognition corrects the words of text data; digits is not a text dataset",
+    );
+    assert_user_error(
+        harden()
+            .args(["train", "--word-recognition", "guess", "--out"])
+            .arg(dir.path().join("h")),
+        "expected pass-through or neutral",
     );
     let Some(data) = data_dir() else { return };
     let tsv = yelp_slice(&data, dir.path());

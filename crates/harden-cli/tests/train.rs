@@ -199,7 +199,7 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
         ),
         (
             vec!["--objective".into(), "magic".into()],
-            "clean, pgd, fgsm-rs, trades, freelb, a2t, ard, rslad or ensemble-at",
+            "clean, pgd, fgsm-rs, trades, freelb, a2t, miyato, ard, rslad or ensemble-at",
         ),
         (vec!["--dataset".into(), "imagenet".into()], "imagenet"),
         (vec!["--model".into(), "resnet".into()], "resnet"),

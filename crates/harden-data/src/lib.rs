@@ -12,6 +12,8 @@
 //!   a named or last label column.
 //! - [`tsv`]: text classification TSV (`label<TAB>text` with a header, extra columns allowed).
 //! - [`tokenizer`]: the WordPiece tokenizer of text datasets and padded token batches.
+//! - [`spelling`]: word recognition, the correction of misspelled words in front of a text
+//!   model.
 //! - [`panics`]: a library's panic on bad input turned into an error.
 //! - [`embedded`]: the UCI digits and breast-cancer tables compiled into the crate.
 //! - [`source`]: the dataset names the `harden` CLI accepts and how each one is loaded.
@@ -37,6 +39,7 @@ pub mod panics;
 mod read;
 pub mod scaler;
 pub mod source;
+pub mod spelling;
 pub mod split;
 pub mod testing;
 pub mod tokenizer;

@@ -6,6 +6,7 @@
 //! special token is added, and the classifiers pool over the tokens themselves.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
@@ -16,6 +17,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::DataError;
+use crate::spelling::WordRecognizer;
 
 /// The padding token, id [`PAD_ID`].
 pub const PAD: &str = "[PAD]";
@@ -30,16 +32,19 @@ pub const MIN_VOCAB: usize = 64;
 /// The largest vocabulary accepted.
 pub const MAX_VOCAB: usize = 1 << 20;
 
-/// A trained WordPiece tokenizer.
+/// A trained WordPiece tokenizer, with an optional [`WordRecognizer`] that corrects each text
+/// before it is tokenised.
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    recognizer: Option<Arc<WordRecognizer>>,
 }
 
 impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextTokenizer")
             .field("vocab_size", &self.vocab_size())
+            .field("recognizer", &self.recognizer.as_ref().map(|r| r.len()))
             .finish()
     }
 }
@@ -95,7 +100,10 @@ impl TextTokenizer {
         inner
             .train(&mut trainer, texts.iter())
             .map_err(|e| tokenizer_error("training", e))?;
-        let tokenizer = Self { inner };
+        let tokenizer = Self {
+            inner,
+            recognizer: None,
+        };
         debug_assert_eq!(tokenizer.inner.token_to_id(PAD), Some(PAD_ID));
         Ok(tokenizer)
     }
@@ -131,7 +139,10 @@ impl TextTokenizer {
                 vocab.len()
             )));
         }
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            recognizer: None,
+        })
     }
 
     /// Writes the tokenizer as JSON to `path`, atomically.
@@ -155,12 +166,30 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// The token ids of `text`, at most `max_len` of them (at least 1: a text with no token
-    /// becomes `[UNK]`).
+    /// This tokenizer correcting every text with `recognizer` before tokenising it (`None`:
+    /// tokenising texts as they are). The word list is not part of `tokenizer.json`: save it
+    /// beside it.
+    pub fn with_recognizer(mut self, recognizer: Option<WordRecognizer>) -> Self {
+        self.recognizer = recognizer.map(Arc::new);
+        self
+    }
+
+    /// The word recognizer in front of the tokenizer, if any.
+    pub fn recognizer(&self) -> Option<&WordRecognizer> {
+        self.recognizer.as_deref()
+    }
+
+    /// The token ids of `text` (corrected first when the tokenizer has a recognizer), at most
+    /// `max_len` of them (at least 1: a text with no token becomes `[UNK]`).
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
         // Every whitespace-separated word is at least one token, so the words after the first
         // `max_len` are truncated away: they are not tokenised at all (long e-mails).
         let text = first_words(text, max_len.max(1));
+        let text = match &self.recognizer {
+            Some(r) => r.correct(text),
+            None => std::borrow::Cow::Borrowed(text),
+        };
+        let text: &str = &text;
         let mut ids = match self.inner.encode(text, false) {
             Ok(e) => e.get_ids().to_vec(),
             // The WordPiece model cannot fail on a string; an unexpected failure reads as
@@ -191,7 +220,7 @@ impl TextTokenizer {
 }
 
 /// The prefix of `text` that ends with its `n`-th whitespace-separated word.
-fn first_words(text: &str, n: usize) -> &str {
+pub(crate) fn first_words(text: &str, n: usize) -> &str {
     let mut words = 0;
     let mut in_word = false;
     for (i, c) in text.char_indices() {

@@ -266,7 +266,7 @@ impl TrainConfig {
             },
             ObjectiveKind::Rslad => ObjectiveConfig::Rslad { attack },
             ObjectiveKind::EnsembleAt => ObjectiveConfig::EnsembleAt { attack },
-            ObjectiveKind::Freelb | ObjectiveKind::A2t => {
+            ObjectiveKind::Freelb | ObjectiveKind::A2t | ObjectiveKind::Miyato => {
                 unreachable!("text objectives are refused by check")
             }
         }
@@ -280,11 +280,14 @@ impl TrainConfig {
     ///
     /// [`TrainError::Param`] naming the key, the value and what it expects.
     pub fn check(self) -> Result<Run, TrainError> {
-        if matches!(self.objective, ObjectiveKind::Freelb | ObjectiveKind::A2t) {
+        if matches!(
+            self.objective,
+            ObjectiveKind::Freelb | ObjectiveKind::A2t | ObjectiveKind::Miyato
+        ) {
             return Err(ParamError {
                 name: "objective",
                 value: self.objective.name(),
-                expected: "clean, pgd, fgsm-rs, trades, ard, rslad or ensemble-at for image and table data (freelb and a2t train text models, on a tsv: dataset)",
+                expected: "clean, pgd, fgsm-rs, trades, ard, rslad or ensemble-at for image and table data (freelb, miyato and a2t train text models, on a tsv: dataset)",
             }
             .into());
         }

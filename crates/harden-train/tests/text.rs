@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use harden_adversarial::text::{TextOracle, text_margin};
 use harden_data::source::DatasetSource;
+use harden_data::spelling::Backoff;
 use harden_data::testing::data_dir;
 use harden_model::ModelSpec;
 use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, train_text};
@@ -129,9 +130,18 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
 fn embedding_space_objectives_train_and_image_objectives_are_refused() {
     let Some(data) = data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    for objective in [ObjectiveKind::Freelb, ObjectiveKind::Pgd] {
+    // Miyato et al.'s radius is over a whole text in normalised embedding space.
+    for (objective, eps) in [
+        (ObjectiveKind::Freelb, 0.01),
+        (ObjectiveKind::Pgd, 0.01),
+        (ObjectiveKind::Miyato, 1.0),
+    ] {
         let out = dir.path().join(objective.name());
-        let report = train_text(&sentiment(&data, objective, 3), &options(&out)).unwrap();
+        let config = TrainConfig {
+            eps,
+            ..sentiment(&data, objective, 3)
+        };
+        let report = train_text(&config, &options(&out)).unwrap();
         let best = &report.epochs[report.best_epoch - 1];
         assert!(
             best.valid_accuracy > 0.6,
@@ -189,4 +199,68 @@ fn lora_on_a_text_run_trains_encoder_adapters_from_its_weights() {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     load_text_run(&out, &Device::flex()).unwrap();
+}
+
+#[test]
+fn word_recognition_travels_with_the_run_and_blunts_the_character_attack() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    // The character attack's success on the first 300 test texts, and the clean accuracy,
+    // of a run evaluated as `harden eval` reads it back.
+    let run = |word_recognition: Option<Backoff>| {
+        let base = sentiment(&data, ObjectiveKind::Clean, 15);
+        let config = TrainConfig {
+            model: ModelSpec::BagOfEmbeddings { width: 64 },
+            eval_samples: Some(300),
+            text: TextSettings {
+                word_recognition,
+                ..base.text.clone()
+            },
+            ..base
+        };
+        let out = dir.path().join(format!("wr-{word_recognition:?}"));
+        train_text(&config, &options(&out)).unwrap();
+        assert_eq!(out.join("words.json").is_file(), word_recognition.is_some());
+        let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
+        assert_eq!(
+            tokenizer.recognizer().map(|r| r.backoff()),
+            word_recognition
+        );
+        let (_, test) = config
+            .dataset
+            .load_text_columns(&config.text.columns)
+            .unwrap();
+        let (eval, _) = evaluate_text(&model, &tokenizer, &test, &config, 300, &device);
+        let dwb = eval
+            .attacks
+            .iter()
+            .find(|a| a.attack == "deepwordbug")
+            .unwrap()
+            .success_rate;
+        (out, tokenizer, eval.clean_accuracy, dwb)
+    };
+    let (_, _, plain_clean, plain_dwb) = run(None);
+    let (out, tokenizer, clean, dwb) = run(Some(Backoff::Neutral));
+
+    // A swap inside a training word reads as that word.
+    assert_eq!(
+        tokenizer.encode("a mvoie", 48),
+        tokenizer.encode("a movie", 48)
+    );
+    // Measured on this protocol: success 0.96 without and 0.71 with word recognition, at
+    // clean accuracy 0.75 and 0.76.
+    assert!(
+        dwb < 0.85 * plain_dwb,
+        "success {dwb} with word recognition, {plain_dwb} without"
+    );
+    assert!(
+        clean > plain_clean - 0.05,
+        "clean accuracy {clean} with word recognition, {plain_clean} without"
+    );
+
+    // The run needs its word list back.
+    std::fs::remove_file(out.join("words.json")).unwrap();
+    let err = load_text_run(&out, &device).unwrap_err().to_string();
+    assert!(err.contains("words.json"), "{err}");
 }

@@ -6,7 +6,8 @@
 //! `model.json` (the sized model configuration), `model.bpk` (the weights of the best validation
 //! epoch) and `model.safetensors` (the same weights in PyTorch's layout, under burn's parameter
 //! names: `tokens.weight`, `encoder.layers.0.mha.query.weight`, `head.weight`, ...),
-//! `metrics.jsonl` (one line per epoch) and `report.json` ([`TextReport`]).
+//! `metrics.jsonl` (one line per epoch), `report.json` ([`TextReport`]) and, with word
+//! recognition, `words.json` (the training split's words and counts).
 //!
 //! The loop is written here rather than through burn-train's `Learner`, whose data loaders,
 //! steps and checkpoint strategy harden wires for array batches: a text batch carries its
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use harden_adversarial::ObjectiveKind;
 use harden_adversarial::text::{CharAttack, HotFlip};
+use harden_data::spelling::{Backoff, WordRecognizer};
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelConfig, TextModel, TextModelConfig};
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,11 @@ pub struct TextSettings {
     pub valid_attack_texts: usize,
     /// The TSV columns of the texts and labels (default: `text` and `label`).
     pub columns: harden_data::tsv::Columns,
+    /// Word recognition in front of the model ([`harden_data::spelling`]), with what becomes
+    /// of unrecognised words (`None`: none): words the training split never used are corrected
+    /// to a training word one edit away, in training, evaluation and attacks alike. The run
+    /// keeps the word list as `words.json`.
+    pub word_recognition: Option<Backoff>,
 }
 
 impl Default for TextSettings {
@@ -76,9 +83,13 @@ impl Default for TextSettings {
             adv_fraction: 0.5,
             valid_attack_texts: 100,
             columns: harden_data::tsv::Columns::default(),
+            word_recognition: None,
         }
     }
 }
+
+/// The word list of a run trained with word recognition.
+pub const WORDS: &str = "words.json";
 
 /// The training, validation and test texts of a run.
 #[derive(Debug, Clone)]
@@ -151,7 +162,7 @@ pub fn check(config: &TrainConfig) -> Result<(), TrainError> {
         return Err(ParamError {
             name: "objective",
             value: config.objective.name(),
-            expected: "clean, pgd (on token embeddings), freelb or a2t for a text model",
+            expected: "clean, pgd (on token embeddings), freelb, miyato or a2t for a text model",
         }
         .into());
     }
@@ -237,12 +248,19 @@ pub(crate) fn read_text_run(dir: &Path) -> Result<TextRunFiles, TrainError> {
             Err(TrainError::NotARun {
                 dir: dir.to_path_buf(),
                 message: format!(
-                    "{name} is missing (a text run holds config.json, tokenizer.json, model.json and model.bpk)"
+                    "{name} is missing (a text run holds config.json, tokenizer.json, model.json and model.bpk, and words.json when trained with word recognition)"
                 ),
             })
         }
     };
-    let tokenizer = TextTokenizer::load(&need("tokenizer.json")?)?;
+    // A run trained with word recognition needs its word list; one trained without ignores a
+    // stray file of that name.
+    let recognizer = if config.text.word_recognition.is_some() {
+        Some(WordRecognizer::load(&need(WORDS)?)?)
+    } else {
+        None
+    };
+    let tokenizer = TextTokenizer::load(&need("tokenizer.json")?)?.with_recognizer(recognizer);
     let model_path = need("model.json")?;
     let model_config: TextModelConfig = serde_json::from_str(
         &std::fs::read_to_string(&model_path).map_err(|e| TrainError::io(&model_path, e))?,

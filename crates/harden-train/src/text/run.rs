@@ -6,14 +6,15 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use harden_adversarial::loss::{correct, cross_entropy};
-use harden_adversarial::text::{CharAttack, EmbeddingPgd, FreeLb, freelb_loss};
+use harden_adversarial::text::{CharAttack, EmbeddingPgd, FreeLb, OneStepL2, freelb_loss};
 use harden_adversarial::{AttackRng, ObjectiveKind};
+use harden_data::spelling::WordRecognizer;
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
 use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
-    Embedder, Oracle, TextData, TextEpoch, TextReport, check, evaluate_text, model_config,
+    Embedder, Oracle, TextData, TextEpoch, TextReport, WORDS, check, evaluate_text, model_config,
     read_text_run,
 };
 use crate::loader::mix;
@@ -42,6 +43,28 @@ pub(crate) fn labels_tensor(labels: &[u32], device: &Device) -> Tensor<1, Int> {
         ),
         device,
     )
+}
+
+/// How often each of the `vocab` token ids occurs in `seqs`, as frequencies summing to 1
+/// (uniform when `seqs` holds no token).
+///
+/// # Shapes
+///
+/// - output: `[vocab]`.
+fn token_frequencies(seqs: &[Vec<u32>], vocab: usize, device: &Device) -> Tensor<1> {
+    let mut counts = vec![0.0f32; vocab];
+    for &id in seqs.iter().flatten() {
+        if let Some(c) = counts.get_mut(id as usize) {
+            *c += 1.0;
+        }
+    }
+    let total: f32 = counts.iter().sum();
+    if total > 0.0 {
+        counts.iter_mut().for_each(|c| *c /= total);
+    } else {
+        counts.fill(1.0 / vocab.max(1) as f32);
+    }
+    Tensor::from_data(TensorData::new(counts, [vocab]), device)
 }
 
 /// Fraction of `labels` that `logits` classify correctly, as a count.
@@ -105,6 +128,15 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         None => TextTokenizer::train(data.train.texts(), config.text.vocab_size)?,
     };
     tokenizer.save(&out.join("tokenizer.json"))?;
+    // The words of this run's training split; every training text passes through unchanged.
+    let recognizer = config
+        .text
+        .word_recognition
+        .map(|backoff| WordRecognizer::fit(data.train.texts(), backoff, config.text.max_len));
+    if let Some(r) = &recognizer {
+        r.save(&out.join(WORDS))?;
+    }
+    let tokenizer = tokenizer.with_recognizer(recognizer);
     let model_config = match &start {
         Some(s) => s.model.clone(),
         None => model_config(config, tokenizer.vocab_size(), data.train.num_classes())?,
@@ -142,6 +174,10 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     )?;
     let chars =
         CharAttack::new(config.text.max_words, config.text.candidates)?.with_word_limit(max_len);
+    let one_step = OneStepL2::new(config.eps)?;
+    // Miyato et al. normalise the embeddings with the frequencies of the training tokens.
+    let frequencies = (config.objective == ObjectiveKind::Miyato)
+        .then(|| token_frequencies(&train_seqs, model_config.vocab_size(), &device));
 
     let batches = train_seqs.len().div_ceil(config.batch_size);
     let mut epochs: Vec<TextEpoch> = Vec::new();
@@ -194,6 +230,23 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                     } else {
                         freelb.perturbations(&attacked, emb, attack_pad, target, &mut rng)
                     };
+                    let emb = model.embed(batch.ids);
+                    freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
+                }
+                ObjectiveKind::Miyato => {
+                    let attack_model = model.valid();
+                    let frequencies = frequencies.clone().expect("computed for miyato");
+                    let scale = OneStepL2::scale(attack_model.embedding_table(), frequencies);
+                    let delta = one_step.perturb(
+                        &Embedder(&attack_model),
+                        attack_model.embed(batch.ids.clone().without_autodiff()),
+                        batch.pad.clone().without_autodiff(),
+                        y.clone().without_autodiff(),
+                        scale,
+                    );
+                    // The paper's loss is the clean plus the adversarial cross-entropy; harden
+                    // takes their mean (the same gradient at half the learning rate).
+                    let deltas = [delta.zeros_like(), delta];
                     let emb = model.embed(batch.ids);
                     freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
                 }
