@@ -264,3 +264,42 @@ fn word_recognition_travels_with_the_run_and_blunts_the_character_attack() {
     let err = load_text_run(&out, &device).unwrap_err().to_string();
     assert!(err.contains("words.json"), "{err}");
 }
+
+#[test]
+fn attacks_see_the_model_in_evaluation_mode_whatever_mode_it_comes_in() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut config = sentiment(&data, ObjectiveKind::Clean, 2);
+    // Heavy dropout: in training mode two forward passes of the same text disagree often.
+    config.model = ModelSpec::TextTransformer {
+        width: 32,
+        layers: 1,
+        heads: 2,
+        ff: 64,
+        dropout: 0.5,
+    };
+    let report = train_text(&config, &options(&out)).unwrap();
+    // A freshly loaded module is in training mode; evaluation must not depend on that.
+    let device = Device::flex();
+    let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
+    let (_, test) = config
+        .dataset
+        .load_text_columns(&config.text.columns)
+        .unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| evaluate_text(&model, &tokenizer, &test, &config, 60, &device).0)
+        .collect();
+    for eval in &runs {
+        for a in &eval.attacks {
+            // Each attack starts from the same predictions as the clean accuracy.
+            assert_eq!(a.clean_accuracy, eval.clean_accuracy, "{a:?}");
+        }
+        assert_eq!(eval.clean_accuracy, report.evaluation.clean_accuracy);
+        assert_eq!(
+            eval.embedding_pgd_white_box_bound,
+            report.evaluation.embedding_pgd_white_box_bound
+        );
+        assert_eq!(eval.attacks, report.evaluation.attacks);
+    }
+}

@@ -17,6 +17,10 @@ use crate::loader::mix;
 /// Evaluates `model` on the first `samples` texts of `data`: clean accuracy, embedding PGD
 /// (white-box bound), HotFlip on tokens and DeepWordBug on characters at the budgets of
 /// `config`. Returns the evaluation and each attack's examples.
+///
+/// The model is evaluated in evaluation mode (`model.valid()`), whatever mode it comes in: the
+/// white-box attacks differentiate through it, and a module in training mode would apply
+/// dropout in their forward passes.
 pub fn evaluate_text<M: TextClassifier>(
     model: &M,
     tokenizer: &TextTokenizer,
@@ -26,6 +30,7 @@ pub fn evaluate_text<M: TextClassifier>(
     device: &Device,
 ) -> (TextEvaluation, Vec<(String, Vec<TextExample>)>) {
     let start = Instant::now();
+    let model = &model.valid();
     let t = &config.text;
     let n = samples.min(data.len());
     let texts = &data.texts()[..n];
