@@ -8,13 +8,24 @@ use harden_adversarial::text::{TextOracle, text_margin};
 use harden_data::source::DatasetSource;
 use harden_data::spelling::Backoff;
 use harden_data::testing::data_dir;
-use harden_model::ModelSpec;
+use harden_data::{TextDataset, TextTokenizer};
+use harden_model::{ModelSpec, TextModel};
 use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, train_text};
 use harden_train::trainer::RunOptions;
 use harden_train::{ObjectiveKind, TrainConfig};
 
 fn options(out: &Path) -> RunOptions {
     RunOptions::quiet(out, Device::flex())
+}
+
+/// The text run in `out` read back, with its test split.
+fn reload(out: &Path, device: &Device) -> (TrainConfig, TextTokenizer, TextModel, TextDataset) {
+    let (config, tokenizer, model) = load_text_run(out, device).unwrap();
+    let (_, test) = config
+        .dataset
+        .load_text_columns(&config.text.columns)
+        .unwrap();
+    (config, tokenizer, model, test)
 }
 
 fn sentiment(data: &Path, objective: ObjectiveKind, epochs: usize) -> TrainConfig {
@@ -74,11 +85,7 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
 
     // The run reads back to the same model and tokenizer.
     let device = Device::flex();
-    let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
-    let (_, test) = config
-        .dataset
-        .load_text_columns(&config.text.columns)
-        .unwrap();
+    let (config, tokenizer, model, test) = reload(&out, &device);
     let (eval, examples) = evaluate_text(&model, &tokenizer, &test, &config, 60, &device);
     assert!((eval.clean_accuracy - report.evaluation.clean_accuracy).abs() < 1e-9);
     assert!(
@@ -222,15 +229,11 @@ fn word_recognition_travels_with_the_run_and_blunts_the_character_attack() {
         let out = dir.path().join(format!("wr-{word_recognition:?}"));
         train_text(&config, &options(&out)).unwrap();
         assert_eq!(out.join("words.json").is_file(), word_recognition.is_some());
-        let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
+        let (config, tokenizer, model, test) = reload(&out, &device);
         assert_eq!(
             tokenizer.recognizer().map(|r| r.backoff()),
             word_recognition
         );
-        let (_, test) = config
-            .dataset
-            .load_text_columns(&config.text.columns)
-            .unwrap();
         let (eval, _) = evaluate_text(&model, &tokenizer, &test, &config, 300, &device);
         let dwb = eval
             .attacks
@@ -282,11 +285,7 @@ fn attacks_see_the_model_in_evaluation_mode_whatever_mode_it_comes_in() {
     let report = train_text(&config, &options(&out)).unwrap();
     // A freshly loaded module is in training mode; evaluation must not depend on that.
     let device = Device::flex();
-    let (config, tokenizer, model) = load_text_run(&out, &device).unwrap();
-    let (_, test) = config
-        .dataset
-        .load_text_columns(&config.text.columns)
-        .unwrap();
+    let (config, tokenizer, model, test) = reload(&out, &device);
     let runs: Vec<_> = (0..2)
         .map(|_| evaluate_text(&model, &tokenizer, &test, &config, 60, &device).0)
         .collect();

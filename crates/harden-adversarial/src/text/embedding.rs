@@ -438,6 +438,19 @@ mod tests {
             .unwrap()
     }
 
+    /// The L2 norm of each text's whole perturbation.
+    fn text_norms(delta: Tensor<3>) -> Vec<f32> {
+        delta
+            .powi_scalar(2)
+            .sum_dim(2)
+            .sum_dim(1)
+            .sqrt()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
     #[test]
     fn embedding_pgd_stays_in_each_tokens_ball_and_off_padding() {
         let (model, emb, pad, labels) = setup();
@@ -514,16 +527,7 @@ mod tests {
             scale.clone(),
         );
         let normalised = delta.clone() / scale.reshape([1, 1, 8]);
-        let per_text: Vec<f32> = normalised
-            .powi_scalar(2)
-            .sum_dim(2)
-            .sum_dim(1)
-            .sqrt()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        for n in per_text {
+        for n in text_norms(normalised) {
             assert!((n - eps as f32).abs() < 1e-3, "{n}");
         }
         for (norm, is_pad) in token_norms(delta.clone()).iter().zip(pad_flags) {
@@ -556,16 +560,7 @@ mod tests {
         );
         assert_eq!(deltas.len(), 3);
         for d in &deltas {
-            let per_sample: Vec<f32> = d
-                .clone()
-                .powi_scalar(2)
-                .sum_dim(2)
-                .sum_dim(1)
-                .sqrt()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap();
+            let per_sample = text_norms(d.clone());
             assert!(
                 per_sample.iter().all(|&n| n <= 0.8 + 1e-4),
                 "{per_sample:?}"

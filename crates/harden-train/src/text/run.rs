@@ -217,7 +217,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                     let logits = model.logits_tokens(batch.ids, batch.pad);
                     (cross_entropy(logits.clone(), y.clone()).mean(), logits)
                 }
-                ObjectiveKind::Freelb | ObjectiveKind::Pgd => {
+                ObjectiveKind::Freelb | ObjectiveKind::Pgd | ObjectiveKind::Miyato => {
                     // The perturbations are found on the weights without autodiff, in
                     // evaluation mode; the loss is then taken on the training weights.
                     let attack_model = model.valid();
@@ -225,28 +225,22 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                     let emb = attack_model.embed(batch.ids.clone().without_autodiff());
                     let target = y.clone().without_autodiff();
                     let attacked = Embedder(&attack_model);
-                    let deltas = if config.objective == ObjectiveKind::Pgd {
-                        vec![pgd.perturb(&attacked, emb, attack_pad, target, &mut rng).0]
-                    } else {
-                        freelb.perturbations(&attacked, emb, attack_pad, target, &mut rng)
+                    let deltas = match config.objective {
+                        ObjectiveKind::Pgd => {
+                            vec![pgd.perturb(&attacked, emb, attack_pad, target, &mut rng).0]
+                        }
+                        ObjectiveKind::Miyato => {
+                            let frequencies = frequencies.clone().expect("computed for miyato");
+                            let scale =
+                                OneStepL2::scale(attack_model.embedding_table(), frequencies);
+                            let delta = one_step.perturb(&attacked, emb, attack_pad, target, scale);
+                            // The paper's loss is the clean plus the adversarial cross-entropy;
+                            // harden takes their mean (the same gradient at half the learning
+                            // rate).
+                            vec![delta.zeros_like(), delta]
+                        }
+                        _ => freelb.perturbations(&attacked, emb, attack_pad, target, &mut rng),
                     };
-                    let emb = model.embed(batch.ids);
-                    freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
-                }
-                ObjectiveKind::Miyato => {
-                    let attack_model = model.valid();
-                    let frequencies = frequencies.clone().expect("computed for miyato");
-                    let scale = OneStepL2::scale(attack_model.embedding_table(), frequencies);
-                    let delta = one_step.perturb(
-                        &Embedder(&attack_model),
-                        attack_model.embed(batch.ids.clone().without_autodiff()),
-                        batch.pad.clone().without_autodiff(),
-                        y.clone().without_autodiff(),
-                        scale,
-                    );
-                    // The paper's loss is the clean plus the adversarial cross-entropy; harden
-                    // takes their mean (the same gradient at half the learning rate).
-                    let deltas = [delta.zeros_like(), delta];
                     let emb = model.embed(batch.ids);
                     freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
                 }
