@@ -1,8 +1,9 @@
 """PyTorch reference for `cargo xtask bench`: the same workloads as harden's `workload` binary.
 
-Usage: python3 workloads.py <fgsm-rs-epoch|pgd10-epoch|standard-eval> <samples> <threads> <data_dir>
+Usage: python3 workloads.py <fgsm-rs-epoch|pgd10-epoch|standard-eval|text-clean-epoch|text-freelb-epoch> <samples> <threads> <data_dir>
 Prints one JSON line in the schema of harden's workload binary. Needs torch (CPU is enough);
-standard-eval also needs torchattacks (its AutoAttack, standard version).
+standard-eval also needs torchattacks (its AutoAttack, standard version), the text workloads
+HF tokenizers.
 """
 
 import gzip
@@ -77,7 +78,7 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if workload.startswith("text-"):
-        print(json.dumps({"workload": workload, "skipped": "no PyTorch reference for the text workloads yet"}))
+        text_epoch(workload, threads, data_dir)
         return
     images = read_idx(f"{data_dir}/mnist/train-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
     labels = read_idx(f"{data_dir}/mnist/train-labels-idx1-ubyte.gz").long()
@@ -102,6 +103,122 @@ def main():
         "accuracy_above_chance": acc > 0.2,
     }
     report(workload, threads, samples, seconds, checks)
+
+
+class TextTransformer(nn.Module):
+    """harden's default `text-transformer`: token and learned position embeddings (BERT's
+    N(0, 0.02)), a post-norm encoder (width 64, 2 layers, 4 heads, feed-forward 128, GELU,
+    dropout 0.1, as burn's `TransformerEncoder`), mean pooling over the real tokens, a linear
+    head."""
+
+    def __init__(self, vocab, max_len=128, width=64, layers=2, heads=4, ff=128, dropout=0.1):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, width)
+        self.positions = nn.Embedding(max_len, width)
+        for e in (self.tokens, self.positions):
+            nn.init.normal_(e.weight, std=0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, ff, dropout, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(width, 2)
+
+    def forward_embedded(self, emb, pad):
+        positions = torch.arange(emb.shape[1]).unsqueeze(0)
+        h = self.encoder(emb + self.positions(positions), src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).float()
+        return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
+def text_batches(data_dir, seed=0):
+    """SpamAssassin split as harden splits it (a fifth for test, a fifth of the rest for
+    validation, by label), with a WordPiece tokenizer of 8,000 tokens trained on the training
+    split (BERT normaliser and pre-tokenizer, minimum frequency 2, [PAD] = 0, [UNK] = 1), texts
+    truncated at 128 tokens."""
+    import csv
+    import random
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    csv.field_size_limit(1 << 30)
+    with open(f"{data_dir}/text/spamassassin/spamassassin.tsv", newline="", encoding="utf-8") as f:
+        rows = [(r["text"], int(r["label"])) for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    rng = random.Random(seed)
+    train, valid = [], []
+    for label in (0, 1):
+        group = [r for r in rows if r[1] == label]
+        rng.shuffle(group)
+        rest = group[len(group) // 5 :]
+        valid += rest[: len(rest) // 5]
+        train += rest[len(rest) // 5 :]
+    rng.shuffle(train)
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator([t for t, _ in train], trainers.WordPieceTrainer(
+        vocab_size=8000, min_frequency=2, show_progress=False, special_tokens=["[PAD]", "[UNK]"]))
+    tok.enable_truncation(128)
+    encode = lambda texts: [e.ids for e in tok.encode_batch(texts)]
+    return tok.get_vocab_size(), (encode([t for t, _ in train]), [y for _, y in train]), \
+        (encode([t for t, _ in valid]), [y for _, y in valid])
+
+
+def pad_batch(seqs):
+    """Token ids `[B, L]` padded with 0 to the longest sequence, and the padding mask."""
+    longest = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), longest, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    return ids, ids == 0
+
+
+def text_epoch(workload, threads, data_dir):
+    """One epoch (batch 32, Adam 2e-3) of the Transformer on SpamAssassin's training split,
+    clean or FreeLB as Zhu et al. write it: 3 ascent steps of 0.01 on a zero-started
+    perturbation of the token embeddings (normalised per text, padding untouched), each step's
+    loss backpropagated into the parameters, one optimiser step per batch. Tokenizer training is
+    not timed."""
+    vocab, (train_x, train_y), (valid_x, valid_y) = text_batches(data_dir)
+    model = TextTransformer(vocab)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps, adv_lr = 3, 0.01
+    losses = []
+    model.train()
+    start = time.perf_counter()
+    for i in range(0, len(train_x), 32):
+        ids, pad = pad_batch(train_x[i : i + 32])
+        y = torch.tensor(train_y[i : i + 32])
+        opt.zero_grad()
+        if workload == "text-clean-epoch":
+            loss = F.cross_entropy(model.forward_embedded(model.tokens(ids), pad), y)
+            loss.backward()
+        else:
+            keep = (~pad).unsqueeze(-1).float()
+            delta = torch.zeros(*ids.shape, model.tokens.embedding_dim)
+            total = 0.0
+            for _ in range(steps):
+                delta.requires_grad_(True)
+                loss = F.cross_entropy(model.forward_embedded(model.tokens(ids) + delta, pad), y) / steps
+                loss.backward()
+                total += loss.item()
+                grad = delta.grad.detach() * keep
+                norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, 1, 1)
+                delta = (delta.detach() + adv_lr * grad / norm) * keep
+            loss = torch.tensor(total)
+        opt.step()
+        losses.append(loss.item())
+    seconds = time.perf_counter() - start
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for i in range(0, len(valid_x), 64):
+            ids, pad = pad_batch(valid_x[i : i + 64])
+            right += (model.forward_embedded(model.tokens(ids), pad).argmax(1) == torch.tensor(valid_y[i : i + 64])).sum().item()
+    acc = right / len(valid_x)
+    checks = {
+        "loss_finite": all(l == l and abs(l) != float("inf") for l in losses),
+        "valid_accuracy": acc,
+        # A third of SpamAssassin is spam: one epoch must beat predicting ham.
+        "accuracy_above_majority": acc > 0.7,
+    }
+    report(workload, threads, len(train_x), seconds, checks)
 
 
 def standard_eval(model, images, labels, test_x, test_y, samples, threads):

@@ -209,7 +209,8 @@ fn print_result(
 }
 
 /// One epoch of the default `text-transformer` on the SpamAssassin training split (all of it,
-/// whatever `samples` says), clean or FreeLB (3 steps of 0.1), through `harden_train::train_text`.
+/// whatever `samples` says), clean or FreeLB (3 steps of its default adv-lr 0.01), through
+/// `harden_train::train_text`.
 /// The time is the epoch's training time; tokenizer training and evaluation are not timed.
 fn text_epoch(
     workload: &str,
