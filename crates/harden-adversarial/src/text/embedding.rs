@@ -427,28 +427,18 @@ mod tests {
         (model, emb, pad, labels)
     }
 
+    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The L2 norm of each token's perturbation.
     fn token_norms(delta: Tensor<3>) -> Vec<f32> {
-        delta
-            .powi_scalar(2)
-            .sum_dim(2)
-            .sqrt()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap()
+        host(delta.powi_scalar(2).sum_dim(2).sqrt())
     }
 
     /// The L2 norm of each text's whole perturbation.
     fn text_norms(delta: Tensor<3>) -> Vec<f32> {
-        delta
-            .powi_scalar(2)
-            .sum_dim(2)
-            .sum_dim(1)
-            .sqrt()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap()
+        host(delta.powi_scalar(2).sum_dim(2).sum_dim(1).sqrt())
     }
 
     #[test]
