@@ -223,34 +223,68 @@ pub fn parse_plain(
         }
         raw_labels.push(row.fields[label_col].clone());
     }
-    let (labels, class_names) = encode_labels(&raw_labels);
+    let (labels, class_names) =
+        encode_labels(&raw_labels).map_err(|(i, message)| DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("line {}: {message}", body[i].line),
+        })?;
     ArrayDataset::new(features, vec![n_features], labels, class_names)
 }
 
+/// Class indices from a label column stay below this (a larger number is not an index).
+const MAX_CLASS_INDEX: u32 = 1_000_000;
+
 /// Turns label cells into class indices and class names.
 ///
-/// All non-negative integers: used as indices, classes `0..=max` named by their number.
-/// Otherwise: the distinct labels in sorted order.
-pub(crate) fn encode_labels(raw: &[String]) -> (Vec<u32>, Vec<String>) {
-    let numeric: Option<Vec<u32>> = raw.iter().map(|s| s.parse::<u32>().ok()).collect();
-    match numeric {
-        Some(labels) if labels.iter().all(|&l| l < 1_000_000) => {
-            let n = labels.iter().max().map_or(0, |&m| m as usize + 1);
-            (labels, (0..n).map(|i| i.to_string()).collect())
-        }
-        _ => {
-            let names: Vec<String> = raw
-                .iter()
-                .cloned()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let labels = raw
-                .iter()
-                .map(|s| names.binary_search(s).unwrap_or(0) as u32)
-                .collect();
-            (labels, names)
-        }
+/// All whole numbers from 0 below a million: used as indices, classes `0..=max` named by their
+/// number. No numbers at all: the distinct labels in sorted order are the class names.
+///
+/// # Errors
+///
+/// The position of the first offending label and what is wrong with it when numbers mix with
+/// other labels (`-1`, `1.5` or `1e9` among indices, a number among names): one stray value
+/// would otherwise turn every index of the column into a class name.
+pub(crate) fn encode_labels(raw: &[String]) -> Result<(Vec<u32>, Vec<String>), (usize, String)> {
+    let index = |s: &str| s.parse::<u32>().ok().filter(|&l| l < MAX_CLASS_INDEX);
+    let indices: Vec<Option<u32>> = raw.iter().map(|s| index(s)).collect();
+    if let Some(labels) = indices.iter().copied().collect::<Option<Vec<u32>>>() {
+        let n = labels.iter().max().map_or(0, |&m| m as usize + 1);
+        return Ok((labels, (0..n).map(|i| i.to_string()).collect()));
+    }
+    let is_number = |s: &str| s.parse::<f64>().is_ok();
+    if !raw.iter().any(|s| is_number(s)) {
+        let names: Vec<String> = raw
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let labels = raw
+            .iter()
+            .map(|s| names.binary_search(s).unwrap_or(0) as u32)
+            .collect();
+        return Ok((labels, names));
+    }
+    let n_indices = indices.iter().filter(|i| i.is_some()).count();
+    if 2 * n_indices >= raw.len() {
+        let i = indices.iter().position(Option::is_none).unwrap_or(0);
+        Err((
+            i,
+            format!(
+                "label {:?} is not a class index (a whole number from 0 to {}) like the other labels of the column",
+                raw[i],
+                MAX_CLASS_INDEX - 1
+            ),
+        ))
+    } else {
+        let i = raw.iter().position(|s| is_number(s)).unwrap_or(0);
+        Err((
+            i,
+            format!(
+                "label {:?} is a number among class names; use names or class indices throughout",
+                raw[i]
+            ),
+        ))
     }
 }
 
@@ -328,6 +362,41 @@ mod tests {
         let d = parse_text(Path::new("t.csv"), "1,2,0\n3,4,2\n", &LabelColumn::Last).unwrap();
         assert_eq!(d.num_classes(), 3);
         assert_eq!(d.labels(), &[0, 2]);
+    }
+
+    #[test]
+    fn a_stray_label_among_indices_or_names_is_an_error_naming_its_line() {
+        // Indices with one value that is not an index: negative, fractional, too large.
+        for stray in ["-1", "1.5", "1e9", "1000000", "cat"] {
+            let text = format!("x,label\n1,0\n2,1\n3,{stray}\n4,1\n");
+            let err = parse_text(Path::new("t.csv"), &text, &LabelColumn::Last)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("t.csv")
+                    && err.contains("line 4")
+                    && err.contains(&format!("{stray:?}"))
+                    && err.contains("not a class index"),
+                "{stray}: {err}"
+            );
+        }
+        // Names with one number among them.
+        let err = parse_text(
+            Path::new("t.csv"),
+            "x,label\n1,cat\n2,dog\n3,2\n",
+            &LabelColumn::Last,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("a number among class names"),
+            "{err}"
+        );
+        // Names alone and indices alone are still read.
+        let names = parse_text(Path::new("t.csv"), "x,y\n1,b\n2,a\n", &LabelColumn::Last).unwrap();
+        assert_eq!(names.labels(), &[1, 0]);
+        let indices = parse_text(Path::new("t.csv"), "1,1\n2,0\n", &LabelColumn::Last).unwrap();
+        assert_eq!(indices.labels(), &[1, 0]);
     }
 
     #[test]

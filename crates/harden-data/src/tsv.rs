@@ -89,6 +89,7 @@ pub fn parse_columns(
     let text_is_last = text_col == columns.len() - 1;
     let mut texts = Vec::new();
     let mut raw_labels = Vec::new();
+    let mut label_lines = Vec::new();
     for (line, row) in lines {
         let fields: Vec<&str> = if text_is_last {
             row.splitn(columns.len(), '\t').collect()
@@ -112,13 +113,18 @@ pub fn parse_columns(
         }
         texts.push(text.to_string());
         raw_labels.push(fields[label_col].trim().to_string());
+        label_lines.push(line);
     }
     if texts.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
     }
-    let (labels, class_names) = encode_labels(&raw_labels);
+    let (labels, class_names) =
+        encode_labels(&raw_labels).map_err(|(i, message)| DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("line {}: {message}", label_lines[i]),
+        })?;
     TextDataset::new(texts, labels, class_names)
 }
 
@@ -183,6 +189,20 @@ mod tests {
             .to_string();
         assert!(
             err.contains("t.tsv") && err.contains("\"review\"") && err.contains("body"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stray_label_is_an_error_naming_its_line() {
+        let err = parse(
+            Path::new("t.tsv"),
+            "label\ttext\n0\tgood\n1\tbad\n-1\tmeh\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("t.tsv") && err.contains("line 4") && err.contains("\"-1\""),
             "{err}"
         );
     }
