@@ -4,8 +4,9 @@
 //!   then `n_samples` rows of `n_features` numbers and an integer class index (the layout of
 //!   scikit-learn's bundled `breast_cancer.csv`, `iris.csv`, `wine_data.csv`).
 //! - **plain**: an optional header of column names, then rows of numbers with one label column,
-//!   the last one or one named in the header. Labels that are all non-negative integers are
-//!   class indices; any other labels are class names, numbered in sorted order.
+//!   the last one or one named in the header. Labels that are all whole numbers from 0 are
+//!   class indices; labels that hold no number are class names, numbered in sorted order; a
+//!   column that mixes them is an error naming the first stray label's line.
 //!
 //! [`read`] tells the two apart from the first line. Gzip-compressed files are accepted.
 

@@ -3,8 +3,9 @@
 //! A header line names the columns; the label column is the one named `label` (or else the
 //! first), the text column the one named `text` (or else the last). Other columns (`source`,
 //! `group`, ...) are ignored. Fields are separated by tabs and not quoted; when the text is the
-//! last column, tabs inside it are kept. Labels that are all non-negative integers are class
-//! indices; any other labels are class names, numbered in sorted order. Gzip is accepted.
+//! last column, tabs inside it are kept. Labels that are all whole numbers from 0 are class
+//! indices; labels that hold no number are class names, numbered in sorted order; a column that
+//! mixes them is an error naming the first stray label's line. Gzip is accepted.
 
 use std::path::Path;
 
