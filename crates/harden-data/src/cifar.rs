@@ -37,6 +37,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ArrayDataset, DataError> {
     if bytes.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: false,
         });
     }
     if !bytes.len().is_multiple_of(RECORD_LEN) {

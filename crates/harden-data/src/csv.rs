@@ -56,6 +56,7 @@ fn rows(path: &Path, text: &str) -> Result<Vec<Row>, DataError> {
     if out.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: false,
         });
     }
     Ok(out)
@@ -167,9 +168,10 @@ pub fn parse_sklearn(path: &Path, text: &str) -> Result<ArrayDataset, DataError>
 ///
 /// # Errors
 ///
-/// [`DataError::Format`] when the named label column is missing or there is no feature column;
-/// [`DataError::RaggedRow`] and [`DataError::NotNumeric`] for bad rows;
-/// [`DataError::Empty`] for no data rows.
+/// [`DataError::Format`] when the named label column is missing, there is no feature column
+/// or a label strays from the others; [`DataError::RaggedRow`] and [`DataError::NotNumeric`]
+/// for bad rows; [`DataError::Empty`] for no data rows (`header_only` when a header stands
+/// alone).
 pub fn parse_plain(
     path: &Path,
     text: &str,
@@ -212,6 +214,7 @@ pub fn parse_plain(
     if body.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: true,
         });
     }
     let n_features = width - 1;
@@ -398,6 +401,24 @@ mod tests {
         assert_eq!(names.labels(), &[1, 0]);
         let indices = parse_text(Path::new("t.csv"), "1,1\n2,0\n", &LabelColumn::Last).unwrap();
         assert_eq!(indices.labels(), &[1, 0]);
+    }
+
+    #[test]
+    fn a_header_without_rows_is_named_as_such() {
+        let err = parse_text(Path::new("t.csv"), "x,y,label\n", &LabelColumn::Last)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.csv") && err.contains("no data rows"),
+            "{err}"
+        );
+        let err = crate::tsv::parse(Path::new("t.tsv"), "label\ttext\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.tsv") && err.contains("no data rows"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,11 +23,13 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    /// The file (after decompression) holds no data.
-    #[error("{path}: file is empty")]
+    /// The file (after decompression) holds no data, or only a header line.
+    #[error("{path}: {}", if *header_only { "a header line and no data rows after it" } else { "file is empty" })]
     Empty {
         /// The file.
         path: PathBuf,
+        /// Whether the file has a header line (and nothing after it).
+        header_only: bool,
     },
     /// The file does not start with the magic number its format requires.
     #[error("{path}: bad magic number {found:#010x}, expected {expected:#010x} ({what})")]

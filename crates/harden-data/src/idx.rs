@@ -146,6 +146,7 @@ fn read_header(
     if header.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: false,
         });
     }
     let dims = parse_header(path, &header, magic, what)?;

@@ -35,6 +35,7 @@ pub(crate) fn decode(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if bytes.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: false,
         });
     }
     Ok(bytes)

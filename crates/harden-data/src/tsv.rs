@@ -53,6 +53,7 @@ pub fn parse_columns(
         .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().ok_or_else(|| DataError::Empty {
         path: path.to_path_buf(),
+        header_only: false,
     })?;
     let columns: Vec<&str> = header.split('\t').map(str::trim).collect();
     if columns.len() < 2 {
@@ -119,6 +120,7 @@ pub fn parse_columns(
     if texts.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
+            header_only: true,
         });
     }
     let (labels, class_names) =
