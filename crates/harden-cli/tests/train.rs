@@ -143,7 +143,30 @@ fn common_mistakes_are_one_line_errors_with_exit_code_2() {
     let one_class = dir.path().join("one-class.csv");
     let rows: String = (0..20).map(|i| format!("{i},{},yes\n", 2 * i)).collect();
     std::fs::write(&one_class, format!("a,b,label\n{rows}")).unwrap();
+    // Twenty samples of class 0 and one of class 1: training could never see class 1.
+    let lone_class = dir.path().join("lone-class.csv");
+    std::fs::write(
+        &lone_class,
+        format!("a,b,label\n{}", rows.replace("yes", "0") + "7,7,1\n"),
+    )
+    .unwrap();
+    let stray_label = dir.path().join("stray-label.csv");
+    std::fs::write(&stray_label, "a,b,label\n1,2,0\n3,4,1\n5,6,-1\n").unwrap();
+    let header_only = dir.path().join("header-only.csv");
+    std::fs::write(&header_only, "a,b,label\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--dataset".into(), format!("csv:{}", lone_class.display())],
+            "outside the test split; each class needs at least 2",
+        ),
+        (
+            vec!["--dataset".into(), format!("csv:{}", stray_label.display())],
+            "line 4: label \"-1\" is not a class index",
+        ),
+        (
+            vec!["--dataset".into(), format!("csv:{}", header_only.display())],
+            "a header line and no data rows",
+        ),
         (
             vec!["--hidden".into(), "4294967296".into()],
             "at most 1073741824 (2^30) parameters",

@@ -66,6 +66,18 @@ pub enum TrainError {
         /// Its training samples.
         samples: usize,
     },
+    /// A class has too few samples for the splits: training would never see it.
+    #[error(
+        "dataset: {dataset}: class {class} has {samples} sample(s) outside the test split; each class needs at least 2 so that training sees it (add samples of it or drop it)"
+    )]
+    ClassTooSmall {
+        /// The dataset's name.
+        dataset: String,
+        /// The class index.
+        class: u32,
+        /// Its samples outside the test split.
+        samples: usize,
+    },
     /// The training samples hold fewer than two classes: nothing to classify.
     #[error(
         "dataset: {dataset} has samples of one class only; a classifier needs at least two (check the label column)"

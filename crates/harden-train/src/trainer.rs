@@ -76,7 +76,8 @@ impl RunOptions {
 /// # Errors
 ///
 /// [`TrainError::OneClass`] when the labels hold fewer than two classes,
-/// [`TrainError::TooFewSamples`] when no sample would be left on either side.
+/// [`TrainError::TooFewSamples`] when no sample would be left on either side,
+/// [`TrainError::ClassTooSmall`] for a class with a single sample.
 pub fn hold_out_indices(
     name: &str,
     labels: &[u32],
@@ -87,6 +88,17 @@ pub fn hold_out_indices(
     if labels.iter().all(|&l| Some(l) == first) {
         return Err(TrainError::OneClass {
             dataset: name.to_string(),
+        });
+    }
+    let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+    for &l in labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    if let Some((&class, &samples)) = counts.iter().find(|&(_, &c)| c < 2) {
+        return Err(TrainError::ClassTooSmall {
+            dataset: name.to_string(),
+            class,
+            samples,
         });
     }
     let n = labels.len();
@@ -124,7 +136,9 @@ impl RunData {
     ///
     /// [`TrainError::OneClass`] when the training samples hold fewer than two classes,
     /// [`TrainError::TooFewSamples`] when no sample would be left on either side,
-    /// [`TrainError::Data`] when the test samples have another shape than the training ones.
+    /// [`TrainError::ClassTooSmall`] for a class with fewer than two samples outside the test
+    /// split, [`TrainError::Data`] when the test samples have another shape than the training
+    /// ones.
     pub fn hold_out(
         name: &str,
         train: ArrayDataset,
@@ -142,6 +156,14 @@ impl RunData {
                 ),
             }
             .into());
+        }
+        // A class the test split holds and the training pool lacks is never trained on.
+        if let Some(&class) = test.labels().iter().find(|l| !train.labels().contains(l)) {
+            return Err(TrainError::ClassTooSmall {
+                dataset: name.to_string(),
+                class,
+                samples: 0,
+            });
         }
         let (train_idx, valid_idx) = hold_out_indices(name, train.labels(), valid_samples, seed)?;
         Ok(Self {
