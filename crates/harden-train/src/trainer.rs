@@ -158,7 +158,8 @@ impl RunData {
             .into());
         }
         // A class the test split holds and the training pool lacks is never trained on.
-        if let Some(&class) = test.labels().iter().find(|l| !train.labels().contains(l)) {
+        let trained: std::collections::BTreeSet<u32> = train.labels().iter().copied().collect();
+        if let Some(&class) = test.labels().iter().find(|l| !trained.contains(l)) {
             return Err(TrainError::ClassTooSmall {
                 dataset: name.to_string(),
                 class,
