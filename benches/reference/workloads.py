@@ -130,9 +130,9 @@ class TextTransformer(nn.Module):
 
 def text_batches(data_dir, seed=0):
     """SpamAssassin split in harden's proportions (a fifth for test, a fifth of the rest for
-    validation, per label; other texts than harden's draw), with a WordPiece tokenizer of 8,000 tokens trained on the training
-    split (BERT normaliser and pre-tokenizer, minimum frequency 2, [PAD] = 0, [UNK] = 1), texts
-    truncated at 128 tokens."""
+    validation, per label; other texts than harden's draw), with a WordPiece tokenizer of 8,000
+    tokens trained on the training split (BERT normaliser and pre-tokenizer, minimum frequency
+    2, [PAD] = 0, [UNK] = 1), texts truncated at 128 tokens."""
     import csv
     import random
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers

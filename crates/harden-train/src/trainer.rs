@@ -71,35 +71,41 @@ impl RunOptions {
 
 /// The indices `(train, valid)` of a stratified validation split of `valid_samples` (at most a
 /// fifth, at least one) held out of samples with `labels`, drawn with the run's `seed`; the one
-/// rule of image, table and text runs.
+/// rule of image, table and text runs. `test_labels` are those of the test split, checked so
+/// that training sees every class the test holds.
 ///
 /// # Errors
 ///
 /// [`TrainError::OneClass`] when the labels hold fewer than two classes,
-/// [`TrainError::TooFewSamples`] when no sample would be left on either side,
-/// [`TrainError::ClassTooSmall`] for a class with a single sample.
+/// [`TrainError::ClassTooSmall`] for a class with a single sample, or one that only the test
+/// split holds, [`TrainError::TooFewSamples`] when no sample would be left on either side.
 pub fn hold_out_indices(
     name: &str,
     labels: &[u32],
+    test_labels: &[u32],
     valid_samples: usize,
     seed: u64,
 ) -> Result<(Vec<usize>, Vec<usize>), TrainError> {
-    let first = labels.first().copied();
-    if labels.iter().all(|&l| Some(l) == first) {
-        return Err(TrainError::OneClass {
-            dataset: name.to_string(),
-        });
-    }
     let mut counts = std::collections::BTreeMap::<u32, usize>::new();
     for &l in labels {
         *counts.entry(l).or_default() += 1;
     }
-    if let Some((&class, &samples)) = counts.iter().find(|&(_, &c)| c < 2) {
-        return Err(TrainError::ClassTooSmall {
+    if counts.len() < 2 {
+        return Err(TrainError::OneClass {
             dataset: name.to_string(),
-            class,
-            samples,
         });
+    }
+    let too_small = |class: u32, samples: usize| TrainError::ClassTooSmall {
+        dataset: name.to_string(),
+        class,
+        samples,
+    };
+    if let Some((&class, &samples)) = counts.iter().find(|&(_, &c)| c < 2) {
+        return Err(too_small(class, samples));
+    }
+    // A class the test split holds and the training pool lacks is never trained on.
+    if let Some(&class) = test_labels.iter().find(|l| !counts.contains_key(l)) {
+        return Err(too_small(class, 0));
     }
     let n = labels.len();
     let too_few = || TrainError::TooFewSamples {
@@ -157,16 +163,8 @@ impl RunData {
             }
             .into());
         }
-        // A class the test split holds and the training pool lacks is never trained on.
-        let trained: std::collections::BTreeSet<u32> = train.labels().iter().copied().collect();
-        if let Some(&class) = test.labels().iter().find(|l| !trained.contains(l)) {
-            return Err(TrainError::ClassTooSmall {
-                dataset: name.to_string(),
-                class,
-                samples: 0,
-            });
-        }
-        let (train_idx, valid_idx) = hold_out_indices(name, train.labels(), valid_samples, seed)?;
+        let (train_idx, valid_idx) =
+            hold_out_indices(name, train.labels(), test.labels(), valid_samples, seed)?;
         Ok(Self {
             valid: train.subset(&valid_idx),
             train: train.subset(&train_idx),
@@ -289,4 +287,45 @@ pub fn fit<M: Module + Classifier + 'static>(
     let model = init(&train_device);
     let (trained, history) = launch(run, &dir, data, model, companions, strategy, options)?;
     finish(run, &dir, data, trained, history, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_must_reach_training_whatever_the_run() {
+        let labels = [0, 0, 0, 1, 1, 1, 0, 1, 0, 1];
+        assert!(hold_out_indices("d", &labels, &[0, 1], 2, 0).is_ok());
+        // One sample of class 2 outside the test split.
+        let mut lone = labels.to_vec();
+        lone.push(2);
+        let err = hold_out_indices("d", &lone, &[0, 1], 2, 0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::ClassTooSmall {
+                    class: 2,
+                    samples: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Class 2 only in the test split.
+        let err = hold_out_indices("d", &labels, &[0, 2], 2, 0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::ClassTooSmall {
+                    class: 2,
+                    samples: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = hold_out_indices("d", &[1, 1, 1], &[1], 1, 0).unwrap_err();
+        assert!(matches!(err, TrainError::OneClass { .. }), "{err}");
+    }
 }

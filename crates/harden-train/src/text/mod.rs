@@ -109,12 +109,14 @@ impl TextData {
     /// # Errors
     ///
     /// [`TrainError::Data`] when the dataset cannot be read or is not text,
-    /// [`TrainError::OneClass`] / [`TrainError::TooFewSamples`] for data that cannot train.
+    /// [`TrainError::OneClass`] / [`TrainError::ClassTooSmall`] / [`TrainError::TooFewSamples`]
+    /// for data that cannot train.
     pub fn load(config: &TrainConfig) -> Result<Self, TrainError> {
         let (train, test) = config.dataset.load_text_columns(&config.text.columns)?;
         let (train_idx, valid_idx) = crate::trainer::hold_out_indices(
             &config.dataset.to_string(),
             train.labels(),
+            test.labels(),
             config.valid_samples,
             config.seed,
         )?;
