@@ -56,16 +56,11 @@ impl ApgdConfig {
         }
     }
 
-    /// Sets the iterations per restart.
-    pub fn with_steps(mut self, steps: usize) -> Self {
-        self.steps = steps;
-        self
-    }
-
-    /// Sets the number of restarts.
-    pub fn with_restarts(mut self, restarts: usize) -> Self {
-        self.restarts = restarts;
-        self
+    crate::macros::setters! {
+        /// Sets the iterations per restart.
+        with_steps(steps: usize);
+        /// Sets the number of restarts.
+        with_restarts(restarts: usize);
     }
 
     /// Checks the hyperparameters.
@@ -81,16 +76,10 @@ impl ApgdConfig {
     }
 }
 
-/// A checked, runnable APGD attack; see the [module docs](self).
-///
-/// Deserialising goes through [`ApgdConfig::check`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "ApgdConfig", into = "ApgdConfig")]
-pub struct Apgd {
-    config: ApgdConfig,
+crate::macros::checked! {
+    /// A checked, runnable APGD attack; see the [module docs](self).
+    pub struct Apgd(ApgdConfig);
 }
-
-crate::error::checked_serde!(Apgd, ApgdConfig);
 
 /// APGD-T as one attack: targeted runs of `attack` towards each of the `targets` classes the
 /// model ranks next after its top one (see [`Apgd::perturb_top_targets`]).

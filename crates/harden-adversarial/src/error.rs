@@ -79,41 +79,34 @@ pub struct Limit {
     pub expected: &'static str,
 }
 
-/// Attack iterations (`steps`, `eval-steps`, `valid-steps`).
-pub const STEPS: Limit = Limit {
-    max: 10_000,
-    expected: "an integer from 1 to 10000 (published protocols use at most a few thousand steps; more take hours per batch)",
-};
-/// Random restarts of an attack (`restarts`, `eval-restarts`).
-pub const RESTARTS: Limit = Limit {
-    max: 1_000,
-    expected: "an integer from 1 to 1000 (each restart repeats the whole attack)",
-};
-/// Queries of a black-box attack.
-pub const QUERIES: Limit = Limit {
-    max: 1_000_000,
-    expected: "an integer from 1 to 1000000 (AutoAttack's Square uses 5000)",
-};
-/// Training epochs.
-pub const EPOCHS: Limit = Limit {
-    max: 100_000,
-    expected: "an integer from 1 to 100000",
-};
-/// Samples in one batch.
-pub const BATCH: Limit = Limit {
-    max: 65_536,
-    expected: "an integer from 1 to 65536 (a batch's activations and gradients are held in memory at once)",
-};
-/// Tokens of a text sequence.
-pub const TOKENS: Limit = Limit {
-    max: 8_192,
-    expected: "an integer from 1 to 8192 (attention memory grows with the square of the length)",
-};
-/// Edits of one text (words changed, tokens flipped) and candidates tried per word.
-pub const EDITS: Limit = Limit {
-    max: 10_000,
-    expected: "an integer from 1 to 10000 (each edit is searched over the whole text)",
-};
+/// Declares the [`Limit`] constants, one row each: `NAME = max, "why the bound";`, with the
+/// doc comment above. The message reads "an integer from 1 to max (why the bound)".
+macro_rules! limits {
+    ($($(#[$doc:meta])* $name:ident = $max:literal, $why:literal;)*) => {$(
+        $(#[$doc])*
+        pub const $name: Limit = Limit {
+            max: $max,
+            expected: concat!("an integer from 1 to ", $max, " (", $why, ")"),
+        };
+    )*};
+}
+
+limits! {
+    /// Attack iterations (`steps`, `eval-steps`, `valid-steps`).
+    STEPS = 10000, "published protocols use at most a few thousand steps; more take hours per batch";
+    /// Random restarts of an attack (`restarts`, `eval-restarts`).
+    RESTARTS = 1000, "each restart repeats the whole attack";
+    /// Queries of a black-box attack.
+    QUERIES = 1000000, "AutoAttack's Square uses 5000";
+    /// Training epochs.
+    EPOCHS = 100000, "published schedules use at most a few hundred";
+    /// Samples in one batch.
+    BATCH = 65536, "a batch's activations and gradients are held in memory at once";
+    /// Tokens of a text sequence.
+    TOKENS = 8192, "attention memory grows with the square of the length";
+    /// Edits of one text (words changed, tokens flipped) and candidates tried per word.
+    EDITS = 10000, "each edit is searched over the whole text";
+}
 
 /// `value` must be in `1..=limit.max`.
 ///
@@ -131,27 +124,3 @@ pub fn check_count(name: &'static str, value: usize, limit: Limit) -> Result<(),
         })
     }
 }
-
-/// Implements serde's checked round trip for a runnable attack `$checked` and its
-/// configuration `$config`: `TryFrom<$config>` through `$config::check`, and `From<$checked>`
-/// back to the configuration, so `#[serde(try_from = .., into = ..)]` can never read an
-/// unchecked attack.
-macro_rules! checked_serde {
-    ($checked:ty, $config:ty) => {
-        impl TryFrom<$config> for $checked {
-            type Error = crate::ParamError;
-
-            fn try_from(config: $config) -> Result<Self, crate::ParamError> {
-                config.check()
-            }
-        }
-
-        impl From<$checked> for $config {
-            fn from(checked: $checked) -> Self {
-                checked.config
-            }
-        }
-    };
-}
-
-pub(crate) use checked_serde;

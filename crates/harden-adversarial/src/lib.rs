@@ -48,6 +48,7 @@ mod best;
 pub mod error;
 pub mod eval;
 pub mod loss;
+mod macros;
 mod model;
 pub mod names;
 pub mod objective;

@@ -107,34 +107,17 @@ impl PgdConfig {
         }
     }
 
-    /// Sets the step size.
-    pub fn with_step_size(mut self, step_size: f64) -> Self {
-        self.step_size = step_size;
-        self
-    }
-
-    /// Sets the number of restarts.
-    pub fn with_restarts(mut self, restarts: usize) -> Self {
-        self.restarts = restarts;
-        self
-    }
-
-    /// Sets whether to start from a random point.
-    pub fn with_random_start(mut self, random_start: bool) -> Self {
-        self.random_start = random_start;
-        self
-    }
-
-    /// Sets whether the random start is projected into the box.
-    pub fn with_start_in_box(mut self, start_in_box: bool) -> Self {
-        self.start_in_box = start_in_box;
-        self
-    }
-
-    /// Sets whether to keep the best point visited or the last iterate.
-    pub fn with_keep_best(mut self, keep_best: bool) -> Self {
-        self.keep_best = keep_best;
-        self
+    crate::macros::setters! {
+        /// Sets the step size.
+        with_step_size(step_size: f64);
+        /// Sets the number of restarts.
+        with_restarts(restarts: usize);
+        /// Sets whether to start from a random point.
+        with_random_start(random_start: bool);
+        /// Sets whether the random start is projected into the box.
+        with_start_in_box(start_in_box: bool);
+        /// Sets whether to keep the best point visited or the last iterate.
+        with_keep_best(keep_best: bool);
     }
 
     /// Checks the hyperparameters.
@@ -158,16 +141,10 @@ impl PgdConfig {
     }
 }
 
-/// A checked, runnable PGD attack (FGSM and FGSM-RS are special cases); see [`PgdConfig`].
-///
-/// Deserialising goes through [`PgdConfig::check`], so an invalid attack cannot be read back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "PgdConfig", into = "PgdConfig")]
-pub struct Pgd {
-    config: PgdConfig,
+crate::macros::checked! {
+    /// A checked, runnable PGD attack (FGSM and FGSM-RS are special cases); see [`PgdConfig`].
+    pub struct Pgd(PgdConfig);
 }
-
-crate::error::checked_serde!(Pgd, PgdConfig);
 
 /// One run of the PGD engine: what to attack and what to compute besides the adversarial
 /// inputs.

@@ -62,16 +62,10 @@ impl SquareConfig {
     }
 }
 
-/// A checked, runnable Square attack; see the [module docs](self).
-///
-/// Deserialising goes through [`SquareConfig::check`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "SquareConfig", into = "SquareConfig")]
-pub struct Square {
-    config: SquareConfig,
+crate::macros::checked! {
+    /// A checked, runnable Square attack; see the [module docs](self).
+    pub struct Square(SquareConfig);
 }
-
-crate::error::checked_serde!(Square, SquareConfig);
 
 builtin_attack!(
     Square,

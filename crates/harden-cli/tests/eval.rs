@@ -104,61 +104,53 @@ fn eval_prints_json_to_stdout_with_the_standard_suite() {
 fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
     let dir = weights();
     let bpk = dir.path().join("m.bpk");
-    // The flags of a valid evaluation of `m.bpk`; most cases add one mistake to them.
-    const VALID: [&str; 6] = ["--model", "mlp", "--hidden", "16", "--eps", "0.1"];
-    let with = |mistake: &[&'static str]| [&VALID[..], mistake].concat();
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // Each case: the arguments after `eval m.bpk`, split at spaces; `+` stands for the flags
+    // of a valid evaluation of `m.bpk`, which most cases add one mistake to.
+    const VALID: &str = "--model mlp --hidden 16 --eps 0.1";
+    let cases = [
+        ("--model mlp --hidden 16 --eps -0.1", "eps"),
+        ("--model mlp --hidden 16", "missing --eps"),
+        ("--model mlp --hidden 32 --eps 0.1", "do not match"),
         (
-            vec!["--model", "mlp", "--hidden", "16", "--eps", "-0.1"],
-            "eps",
-        ),
-        (vec!["--model", "mlp", "--hidden", "16"], "missing --eps"),
-        (
-            vec!["--model", "mlp", "--hidden", "32", "--eps", "0.1"],
-            "do not match",
-        ),
-        (
-            vec!["--model", "resnet", "--eps", "0.1"],
+            "--model resnet --eps 0.1",
             "expected mlp, small-cnn, madry-cnn, tiny-cnn, text-transformer or bag-of-embeddings",
         ),
-        (with(&["--device", "tpu"]), "unknown device"),
-        (with(&["--suite", "strong"]), "quick, standard"),
+        ("+ --device tpu", "unknown device"),
+        ("+ --suite strong", "quick, standard"),
+        ("+ --dataset mnist --data-dir /nonexistent", "--data-dir"),
+        ("+ --norm l3", "linf or l2"),
+        ("+ --attack pgd --step-size 0", "invalid --step-size 0"),
         (
-            with(&["--dataset", "mnist", "--data-dir", "/nonexistent"]),
-            "--data-dir",
-        ),
-        (with(&["--norm", "l3"]), "linf or l2"),
-        (
-            with(&["--attack", "pgd", "--step-size", "0"]),
-            "invalid --step-size 0",
-        ),
-        (
-            with(&["--suite", "quick", "--step-size", "0.01"]),
+            "+ --suite quick --step-size 0.01",
             "--step-size applies only to --attack pgd",
         ),
         // Destinations are checked before the evaluation runs.
         (
-            with(&["--report", "/nonexistent/report.json"]),
+            "+ --report /nonexistent/report.json",
             "--report /nonexistent/report.json: the folder /nonexistent does not exist",
         ),
-        (with(&["--plot", "/tmp"]), "--plot /tmp: is a folder"),
+        ("+ --plot /tmp", "--plot /tmp: is a folder"),
         // Sizes past what can run, refused before anything is allocated or attacked.
         (
-            with(&["--attack", "pgd", "--steps", "100000000"]),
+            "+ --attack pgd --steps 100000000",
             "steps: expected an integer from 1 to 10000",
         ),
         (
-            with(&["--attack", "pgd", "--restarts", "5000"]),
+            "+ --attack pgd --restarts 5000",
             "restarts: expected an integer from 1 to 1000",
         ),
         (
-            with(&["--batch-size", "100000000000"]),
+            "+ --batch-size 100000000000",
             "batch-size: expected an integer from 1 to 65536",
         ),
-        (with(&["--batch-size", "0"]), "batch-size"),
+        ("+ --batch-size 0", "batch-size"),
     ];
     for (args, message) in cases {
-        assert_user_error(harden().arg("eval").arg(&bpk).args(&args), message);
+        let args = args.replace('+', VALID);
+        assert_user_error(
+            harden().arg("eval").arg(&bpk).args(args.split(' ')),
+            message,
+        );
     }
     assert_user_error(
         harden()

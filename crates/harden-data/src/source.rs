@@ -31,8 +31,9 @@ pub const DATA_DIR_ENV: &str = "HARDEN_DATA_DIR";
 
 /// A dataset harden can load, by the name the CLI accepts. Configuration files and reports
 /// hold it as that name (`"digits"`, `"csv:data/x.csv"`), parsed by the same [`FromStr`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde_with::SerializeDisplay, serde_with::DeserializeFromStr,
+)]
 pub enum DatasetSource {
     /// UCI digits 8x8, embedded.
     Digits,
@@ -74,20 +75,6 @@ impl FromStr for DatasetSource {
                 }),
             },
         }
-    }
-}
-
-impl TryFrom<String> for DatasetSource {
-    type Error = DataError;
-
-    fn try_from(name: String) -> Result<Self, DataError> {
-        name.parse()
-    }
-}
-
-impl From<DatasetSource> for String {
-    fn from(source: DatasetSource) -> Self {
-        source.to_string()
     }
 }
 

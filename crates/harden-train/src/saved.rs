@@ -14,14 +14,13 @@ use std::sync::{Arc, Mutex};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use harden_model::{Classifier, Model, ModelConfig, ModelKind, ModelSpec, store};
-use serde::{Deserialize, Serialize};
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 
 use crate::{TrainError, run_config};
 
 /// A saved model: a run directory, `ARCH:FILE`, or a weights file; see the
 /// [module docs](self). Serialised as that string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDisplay, DeserializeFromStr)]
 pub struct SavedModel {
     /// The run directory or weights file.
     pub path: PathBuf,
@@ -49,19 +48,6 @@ impl FromStr for SavedModel {
             path: PathBuf::from(s),
             kind: None,
         })
-    }
-}
-
-impl TryFrom<String> for SavedModel {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<SavedModel> for String {
-    fn from(m: SavedModel) -> Self {
-        m.to_string()
     }
 }
 
