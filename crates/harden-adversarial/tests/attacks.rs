@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
-use common::{batch, bools, clean_model, digits, train, values};
+use common::{Trained, batch, bools, digits, linf, train, trained, values};
 use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
     Attack, AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, ThreatModel, input_gradient,
@@ -17,20 +17,14 @@ use harden_adversarial::{
 
 const EPS: f64 = 0.1;
 
-fn linf(eps: f64) -> ThreatModel {
-    ThreatModel::new(Norm::Linf, eps).unwrap()
-}
-
 fn success_rate(s: &[bool]) -> f64 {
     s.iter().filter(|&&b| b).count() as f64 / s.len() as f64
 }
 
 #[test]
 fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let Trained { model, x, y, .. } = trained(15);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let clean = accuracy(&f, x.clone(), y.clone());
     assert!(clean > 0.93, "clean accuracy {clean}");
 
@@ -91,10 +85,8 @@ fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
 
 #[test]
 fn more_steps_or_restarts_are_never_weaker_and_seeds_repeat() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(10, &device);
+    let Trained { model, x, y, .. } = trained(10);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let run = |steps: usize, restarts: usize, seed: u64| {
         let attack = PgdConfig::new(linf(0.05), steps, 0.01)
             .with_restarts(restarts)
@@ -144,10 +136,8 @@ fn eps_zero_returns_the_clean_input() {
 
 #[test]
 fn targeted_pgd_reaches_its_targets() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(10, &device);
+    let Trained { model, x, y, .. } = trained(10);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let targets: Tensor<1, Int> = (y.clone() + 1).remainder_scalar(10);
     let attack = PgdConfig::new(linf(0.2), 30, 0.02).check().unwrap();
     let out = attack.perturb_targeted(&f, x.clone(), targets.clone(), &mut AttackRng::new(0));
@@ -198,11 +188,15 @@ fn input_gradient_matches_finite_differences() {
 
 #[test]
 fn a_model_with_zero_gradients_is_reported() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(5, &device);
+    let Trained {
+        model,
+        x,
+        y,
+        test_set,
+        ..
+    } = trained(5);
     // Rounding the input has a zero gradient almost everywhere: a masked model.
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(16.0).round().div_scalar(16.0));
-    let (x, y) = batch(&test_set, &device);
     let out = PgdConfig::new(linf(EPS), 5, 0.02).check().unwrap().perturb(
         &masked,
         x,

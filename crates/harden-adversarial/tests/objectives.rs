@@ -6,16 +6,10 @@
 mod common;
 
 use burn::tensor::{Device, Tensor};
-use common::{batch, digits, train, values};
+use common::{batch, digits, linf, train, values};
 use harden_adversarial::eval::run_ensemble;
-use harden_adversarial::{
-    AttackRng, Norm, Objective, ObjectiveConfig, PgdConfig, Supervision, ThreatModel,
-};
+use harden_adversarial::{AttackRng, Objective, ObjectiveConfig, PgdConfig, Supervision};
 use harden_model::MlpConfig;
-
-fn linf(eps: f64) -> ThreatModel {
-    ThreatModel::new(Norm::Linf, eps).unwrap()
-}
 
 #[test]
 fn trades_with_beta_zero_is_clean_cross_entropy() {

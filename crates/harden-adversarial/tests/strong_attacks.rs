@@ -4,17 +4,13 @@
 
 mod common;
 
-use burn::tensor::{Device, Tensor};
-use common::{batch, bools, clean_model, values};
+use burn::tensor::Tensor;
+use common::{Trained, bools, linf, trained, values};
 use harden_adversarial::eval::{accuracy, run_ensemble};
 use harden_adversarial::{
     ApgdConfig, ApgdLoss, Attack, AttackOutput, AttackRng, Norm, PgdConfig, SquareConfig,
     ThreatModel,
 };
-
-fn linf(eps: f64) -> ThreatModel {
-    ThreatModel::new(Norm::Linf, eps).unwrap()
-}
 
 fn assert_inside(name: &str, threat: &ThreatModel, out: &AttackOutput<4>, x: &Tensor<4>) {
     let adv = values(out.adversarial.clone());
@@ -43,10 +39,8 @@ fn robust(clean_correct: &[bool], out: &AttackOutput<4>) -> f64 {
 
 #[test]
 fn apgd_is_at_least_as_strong_as_pgd_at_equal_iterations() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let Trained { model, x, y, .. } = trained(15);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let eps = 0.08;
     let clean = run_ensemble(&f, &[(x.clone(), y.clone())], &[], &mut AttackRng::new(0));
     let steps = 10;
@@ -94,10 +88,14 @@ fn apgd_is_at_least_as_strong_as_pgd_at_equal_iterations() {
 
 #[test]
 fn apgd_l2_and_targeted_stay_inside_and_reach_targets() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(10, &device);
+    let Trained {
+        model,
+        x,
+        y,
+        test_set,
+        ..
+    } = trained(10);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let l2 = ThreatModel::new(Norm::L2, 1.0).unwrap();
     let out = ApgdConfig::new(l2.clone(), ApgdLoss::CrossEntropy)
         .with_steps(20)
@@ -118,10 +116,8 @@ fn apgd_l2_and_targeted_stay_inside_and_reach_targets() {
 
 #[test]
 fn square_breaks_a_clean_model_within_a_modest_budget_and_stays_inside() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let Trained { model, x, y, .. } = trained(15);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let threat = linf(0.2);
     let square = SquareConfig::new(threat.clone(), 300).check().unwrap();
     let out = square.perturb(&f, x.clone(), y.clone(), &mut AttackRng::new(0));
@@ -140,10 +136,8 @@ fn square_breaks_a_clean_model_within_a_modest_budget_and_stays_inside() {
 
 #[test]
 fn l2_square_breaks_a_clean_model_and_stays_in_the_l2_ball() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let Trained { model, x, y, .. } = trained(15);
     let f = |x: Tensor<4>| model.forward(x);
-    let (x, y) = batch(&test_set, &device);
     let threat = ThreatModel::new(Norm::L2, 1.5).unwrap();
     let out = SquareConfig::new(threat.clone(), 300)
         .check()
@@ -158,11 +152,9 @@ fn l2_square_breaks_a_clean_model_and_stays_in_the_l2_ball() {
 
 #[test]
 fn square_breaks_a_gradient_masked_model_that_pgd_cannot() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let Trained { model, x, y, .. } = trained(15);
     // Quantising the input to 8 levels: zero gradient almost everywhere.
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
-    let (x, y) = batch(&test_set, &device);
     let eps = 0.2;
     let pgd = PgdConfig::new(linf(eps), 10, 0.02)
         .with_random_start(false)

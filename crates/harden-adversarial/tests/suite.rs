@@ -5,7 +5,7 @@
 mod common;
 
 use burn::tensor::{Device, Int, Tensor};
-use common::{clean_model, digits, train};
+use common::{Trained, digits, train, trained};
 use harden_adversarial::eval::accuracy;
 use harden_adversarial::suite::{Transfer, evaluate, evaluate_with, robustness_curve};
 use harden_adversarial::{
@@ -22,6 +22,17 @@ fn batches(data: &ArrayDataset, device: &Device, size: usize) -> RankBatches<4> 
         .unwrap()
 }
 
+/// The clean MLP of `epochs` epochs, the test split in batches of `size`, and its length.
+fn trained_batches(epochs: usize, size: usize) -> (harden_model::Mlp, RankBatches<4>, usize) {
+    let Trained {
+        model,
+        test_set,
+        device,
+        ..
+    } = trained(epochs);
+    (model, batches(&test_set, &device, size), test_set.len())
+}
+
 fn flag<'a>(
     report: &'a harden_adversarial::EvalReport,
     name: &str,
@@ -31,15 +42,13 @@ fn flag<'a>(
 
 #[test]
 fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let (model, data, n) = trained_batches(15, 128);
     let f = |x: Tensor<4>| model.forward(x);
-    let data = batches(&test_set, &device, 128);
     let threat = ThreatModel::new(Norm::Linf, 0.08).unwrap();
     let quick = evaluate(&f, None, &data, Suite::Quick, &threat, 0).unwrap();
     let standard = evaluate(&f, None, &data, Suite::Standard, &threat, 0).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&standard).unwrap());
-    assert_eq!(standard.samples, test_set.len());
+    assert_eq!(standard.samples, n);
     assert!(
         standard.robust_accuracy <= quick.robust_accuracy,
         "standard weaker than quick"
@@ -48,8 +57,8 @@ fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
     assert_eq!(names, ["apgd-ce", "apgd-t", "square"]);
     // Each attack only sees what the earlier ones left; robust = clean - all broken.
     let broken: usize = standard.attacks.iter().map(|a| a.broken).sum();
-    let clean_correct = (standard.clean_accuracy * test_set.len() as f64).round() as usize;
-    let robust = (standard.robust_accuracy * test_set.len() as f64).round() as usize;
+    let clean_correct = (standard.clean_accuracy * n as f64).round() as usize;
+    let robust = (standard.robust_accuracy * n as f64).round() as usize;
     assert_eq!(clean_correct - broken, robust);
     assert_eq!(standard.attacks[0].attempted, clean_correct);
     assert_eq!(
@@ -66,10 +75,8 @@ fn standard_suite_is_the_worst_case_and_flags_nothing_on_an_honest_model() {
 
 #[test]
 fn a_gradient_masked_model_raises_the_flags() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let (model, data, _) = trained_batches(15, 512);
     let masked = |x: Tensor<4>| model.forward(x.mul_scalar(8.0).round().div_scalar(8.0));
-    let data = batches(&test_set, &device, 512);
     let threat = ThreatModel::new(Norm::Linf, 0.2).unwrap();
     let report = evaluate(&masked, None, &data, Suite::Standard, &threat, 0).unwrap();
     let zero = flag(&report, "zero or non-finite");
@@ -84,10 +91,8 @@ fn a_gradient_masked_model_raises_the_flags() {
 
 #[test]
 fn robustness_curve_decreases_with_eps() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(10, &device);
+    let (model, data, _) = trained_batches(10, 512);
     let f = |x: Tensor<4>| model.forward(x);
-    let data = batches(&test_set, &device, 512);
     let threat = ThreatModel::new(Norm::Linf, 0.0).unwrap();
     let (curve, flag) =
         robustness_curve(&f, &data, Suite::Quick, &threat, &[0.0, 0.05, 0.1, 0.2], 0).unwrap();
@@ -166,10 +171,8 @@ impl Attack<4> for OneStep {
 
 #[test]
 fn a_users_own_attack_runs_in_the_ensemble_next_to_the_built_in_ones() {
-    let device = Device::flex();
-    let (model, test_set) = clean_model(15, &device);
+    let (model, data, n) = trained_batches(15, 256);
     let f = |x: Tensor<4>| model.forward(x);
-    let data = batches(&test_set, &device, 256);
     let threat = ThreatModel::new(Norm::Linf, 0.1).unwrap();
     let mine = OneStep {
         threat: threat.clone(),
@@ -198,8 +201,8 @@ fn a_users_own_attack_runs_in_the_ensemble_next_to_the_built_in_ones() {
         report.attacks[0].attempted - report.attacks[0].broken
     );
     assert!(report.robust_accuracy < report.clean_accuracy - 0.2);
-    let clean = (report.clean_accuracy * test_set.len() as f64).round() as usize;
-    let robust = (report.robust_accuracy * test_set.len() as f64).round() as usize;
+    let clean = (report.clean_accuracy * n as f64).round() as usize;
+    let robust = (report.robust_accuracy * n as f64).round() as usize;
     assert_eq!(
         clean - report.attacks[0].broken - report.attacks[1].broken,
         robust

@@ -42,23 +42,44 @@ fn per_sample_unit(g: Tensor<3>) -> Tensor<3> {
     g / norms.add_scalar(1e-12)
 }
 
-/// The gradient of the summed cross-entropy with respect to `delta` at `embeddings + delta`.
-fn delta_gradient<M: EmbeddingModel + ?Sized>(
-    model: &M,
+/// A batch the embedding attacks hold fixed while they search a perturbation: detached
+/// embeddings `[N, L, E]`, padding `[N, L]`, labels `[N]` and the keep mask `[N, L, 1]`
+/// (1 at tokens, 0 at padding), all without autodiff.
+struct Fixed {
     embeddings: Tensor<3>,
-    delta: Tensor<3>,
     pad: Tensor<2, Bool>,
     labels: Tensor<1, Int>,
-) -> (Tensor<3>, Tensor<1, Bool>) {
-    let delta = delta.detach().autodiff().require_grad();
-    let logits = model.logits_embedded(embeddings.autodiff() + delta.clone(), pad);
-    let still_correct = correct(logits.clone().detach(), labels.clone());
-    let loss = cross_entropy(logits, labels).sum();
-    let grad = delta
-        .grad(&loss.backward())
-        .map(crate::attack::zero_non_finite)
-        .unwrap_or_else(|| delta.detach().without_autodiff().zeros_like());
-    (grad.without_autodiff(), still_correct.without_autodiff())
+    keep: Tensor<3>,
+}
+
+impl Fixed {
+    fn new(embeddings: Tensor<3>, pad: Tensor<2, Bool>, labels: Tensor<1, Int>) -> Self {
+        let pad = pad.without_autodiff();
+        Self {
+            embeddings: embeddings.detach().without_autodiff(),
+            keep: keep_mask(pad.clone()),
+            pad,
+            labels: labels.without_autodiff(),
+        }
+    }
+
+    /// The gradient of the summed cross-entropy with respect to `delta` at `embeddings + delta`.
+    fn gradient<M: EmbeddingModel + ?Sized>(
+        &self,
+        model: &M,
+        delta: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<1, Bool>) {
+        let delta = delta.detach().autodiff().require_grad();
+        let embedded = self.embeddings.clone().autodiff() + delta.clone();
+        let logits = model.logits_embedded(embedded, self.pad.clone());
+        let still_correct = correct(logits.clone().detach(), self.labels.clone());
+        let loss = cross_entropy(logits, self.labels.clone()).sum();
+        let grad = delta
+            .grad(&loss.backward())
+            .map(crate::attack::zero_non_finite)
+            .unwrap_or_else(|| delta.detach().without_autodiff().zeros_like());
+        (grad.without_autodiff(), still_correct.without_autodiff())
+    }
 }
 
 /// PGD on token embeddings inside a per-token L2 ball of radius `eps`, padding masked.
@@ -124,27 +145,19 @@ impl EmbeddingPgd {
         labels: Tensor<1, Int>,
         rng: &mut AttackRng,
     ) -> (Tensor<3>, Tensor<1, Bool>) {
-        let embeddings = embeddings.detach().without_autodiff();
-        let (pad, labels) = (pad.without_autodiff(), labels.without_autodiff());
-        let device = embeddings.device();
-        let keep = keep_mask(pad.clone());
+        let fixed = Fixed::new(embeddings, pad, labels);
+        let (device, keep) = (fixed.embeddings.device(), fixed.keep.clone());
         let mut delta = if self.random_start && self.eps > 0.0 {
-            let dims = embeddings.dims();
+            let dims = fixed.embeddings.dims();
             let direction = per_token_unit(rng.normal(dims, &device));
             let radius = rng.uniform([dims[0], dims[1], 1], 0.0, self.eps as f32, &device);
             direction * radius * keep.clone()
         } else {
-            embeddings.zeros_like()
+            fixed.embeddings.zeros_like()
         };
         let mut robust: Option<Tensor<1, Bool>> = None;
         for _ in 0..self.steps {
-            let (g, ok) = delta_gradient(
-                model,
-                embeddings.clone(),
-                delta.clone(),
-                pad.clone(),
-                labels.clone(),
-            );
+            let (g, ok) = fixed.gradient(model, delta.clone());
             robust = Some(match robust {
                 Some(r) => r.bool_and(ok),
                 None => ok,
@@ -152,12 +165,8 @@ impl EmbeddingPgd {
             let step = per_token_unit(g).mul_scalar(self.step_size);
             delta = project_per_token(delta + step, self.eps) * keep.clone();
         }
-        let last = correct(
-            model
-                .logits_embedded(embeddings + delta.clone(), pad)
-                .detach(),
-            labels,
-        );
+        let logits = model.logits_embedded(fixed.embeddings + delta.clone(), fixed.pad);
+        let last = correct(logits.detach(), fixed.labels);
         let robust = robust.map_or(last.clone(), |r| r.bool_and(last));
         (delta.detach(), robust)
     }
@@ -217,11 +226,9 @@ impl FreeLb {
         labels: Tensor<1, Int>,
         rng: &mut AttackRng,
     ) -> Vec<Tensor<3>> {
-        let embeddings = embeddings.detach().without_autodiff();
-        let (pad, labels) = (pad.without_autodiff(), labels.without_autodiff());
-        let device = embeddings.device();
-        let [n, len, width] = embeddings.dims();
-        let keep = keep_mask(pad.clone());
+        let fixed = Fixed::new(embeddings, pad, labels);
+        let (device, keep) = (fixed.embeddings.device(), fixed.keep.clone());
+        let [n, len, width] = fixed.embeddings.dims();
         // Uniform in [-1, 1], scaled by init_mag / sqrt(tokens * width) per sample.
         let tokens: Tensor<3> = keep.clone().sum_dim(1).reshape([n, 1, 1]);
         let scale = tokens
@@ -236,13 +243,7 @@ impl FreeLb {
             if step + 1 == self.steps {
                 break;
             }
-            let (g, _) = delta_gradient(
-                attack_model,
-                embeddings.clone(),
-                delta.clone(),
-                pad.clone(),
-                labels.clone(),
-            );
+            let (g, _) = fixed.gradient(attack_model, delta.clone());
             delta = (delta + per_sample_unit(g).mul_scalar(self.adv_lr)) * keep.clone();
             if self.max_norm > 0.0 {
                 let norms = delta.clone().powi_scalar(2).sum_dim(2).sum_dim(1).sqrt();
@@ -321,13 +322,11 @@ impl OneStepL2 {
         labels: Tensor<1, Int>,
         scale: Tensor<1>,
     ) -> Tensor<3> {
-        let embeddings = embeddings.detach().without_autodiff();
-        let (pad, labels) = (pad.without_autodiff(), labels.without_autodiff());
+        let fixed = Fixed::new(embeddings, pad, labels);
         let width = scale.dims()[0];
         let scale: Tensor<3> = scale.without_autodiff().reshape([1, 1, width]);
-        let keep = keep_mask(pad.clone());
-        let zero = embeddings.zeros_like();
-        let (g, _) = delta_gradient(model, embeddings, zero, pad, labels);
+        let keep = fixed.keep.clone();
+        let (g, _) = fixed.gradient(model, fixed.embeddings.zeros_like());
         let normalised = per_sample_unit(g * scale.clone() * keep.clone()).mul_scalar(self.eps);
         (normalised * scale * keep).detach()
     }

@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor};
-use harden_adversarial::{AttackRng, Objective};
+use harden_adversarial::{AttackRng, Norm, Objective, ThreatModel};
 use harden_data::source::DatasetSource;
 use harden_data::split::shuffled_indices;
 use harden_data::{ArrayBatcher, ArrayDataset};
@@ -64,6 +64,39 @@ pub fn clean_model(epochs: usize, device: &Device) -> (Mlp, ArrayDataset) {
         train(&Objective::Clean, &train_set, epochs, device),
         test_set,
     )
+}
+
+/// A clean-trained MLP on flex and the digits test split, whole as one batch.
+pub struct Trained {
+    /// The MLP, without autodiff.
+    pub model: Mlp,
+    /// The digits test split.
+    pub test_set: ArrayDataset,
+    /// The test images `[N, 1, 8, 8]`.
+    pub x: Tensor<4>,
+    /// The test labels `[N]`.
+    pub y: Tensor<1, Int>,
+    /// The flex device everything lives on.
+    pub device: Device,
+}
+
+/// The MLP trained cleanly for `epochs` epochs on flex, and the test split as one batch.
+pub fn trained(epochs: usize) -> Trained {
+    let device = Device::flex();
+    let (model, test_set) = clean_model(epochs, &device);
+    let (x, y) = batch(&test_set, &device);
+    Trained {
+        model,
+        test_set,
+        x,
+        y,
+        device,
+    }
+}
+
+/// The L-inf threat model of radius `eps` in the `[0, 1]` box.
+pub fn linf(eps: f64) -> ThreatModel {
+    ThreatModel::new(Norm::Linf, eps).unwrap()
 }
 
 /// Host copy of a float tensor.
