@@ -333,6 +333,7 @@ pub fn read(path: &Path, label: &LabelColumn) -> Result<ArrayDataset, DataError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assert_matches::assert_matches;
 
     #[test]
     fn sklearn_header_is_recognised() {
@@ -429,26 +430,20 @@ mod tests {
             &LabelColumn::Last,
         )
         .unwrap_err();
-        assert!(
-            matches!(err, DataError::NotNumeric { line: 3, column: 2, ref value, .. } if value == "oops"),
-            "{err}"
-        );
+        assert_matches!(err, DataError::NotNumeric { line: 3, column: 2, ref value, .. } if value == "oops");
     }
 
     #[test]
     fn sklearn_label_out_of_range() {
         let err =
             parse_text(Path::new("t.csv"), "1,1,a,b\n0.5,7\n", &LabelColumn::Last).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::LabelOutOfRange {
-                    line: 2,
-                    num_classes: 2,
-                    ..
-                }
-            ),
-            "{err}"
+        assert_matches!(
+            err,
+            DataError::LabelOutOfRange {
+                line: 2,
+                num_classes: 2,
+                ..
+            }
         );
     }
 }

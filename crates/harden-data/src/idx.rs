@@ -348,6 +348,7 @@ pub fn write(path: &Path, dims: &[usize], data: &[u8]) -> Result<(), DataError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assert_matches::assert_matches;
 
     fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
         let mut b = magic.to_be_bytes().to_vec();
@@ -370,10 +371,7 @@ mod tests {
     fn huge_declared_dimensions_are_truncation_not_allocation() {
         let b = header(IMAGES_MAGIC, &[u32::MAX, u32::MAX, u32::MAX]);
         let err = parse(Path::new("x"), &b, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(
-            matches!(err, DataError::Truncated { found: 16, .. }),
-            "{err}"
-        );
+        assert_matches!(err, DataError::Truncated { found: 16, .. });
     }
 
     #[test]
@@ -411,10 +409,7 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
         let err = read_images(&path).unwrap_err();
         // One byte past the declared data is enough to know there is more.
-        assert!(
-            matches!(err, DataError::TrailingBytes { extra: 1, .. }),
-            "{err}"
-        );
+        assert_matches!(err, DataError::TrailingBytes { extra: 1, .. });
     }
 
     #[test]
@@ -431,10 +426,7 @@ mod tests {
         );
         std::fs::write(&raw, &bytes[..20]).unwrap();
         let err = peek_dims(&raw, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(
-            matches!(err, DataError::Truncated { found: 20, .. }),
-            "{err}"
-        );
+        assert_matches!(err, DataError::Truncated { found: 20, .. });
         for (content, ok) in [(&bytes[..], true), (&bytes[..22], false)] {
             let gz = dir.path().join("images.gz");
             let mut enc = flate2::write::GzEncoder::new(

@@ -161,6 +161,7 @@ pub fn read_columns(path: &Path, columns: &Columns) -> Result<TextDataset, DataE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assert_matches::assert_matches;
 
     #[test]
     fn extra_columns_are_ignored_and_tabs_in_text_kept() {
@@ -213,17 +214,14 @@ mod tests {
     #[test]
     fn short_row_is_ragged() {
         let err = parse(Path::new("t.tsv"), "label\tsource\ttext\n1\tonly\n").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::RaggedRow {
-                    line: 2,
-                    expected: 3,
-                    found: 2,
-                    ..
-                }
-            ),
-            "{err}"
+        assert_matches!(
+            err,
+            DataError::RaggedRow {
+                line: 2,
+                expected: 3,
+                found: 2,
+                ..
+            }
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Every reader, fed empty, truncated and corrupted files, returns a typed error naming the
 //! file, never a panic.
 
+use assert_matches::assert_matches;
 use std::path::{Path, PathBuf};
 
 use harden_data::csv::LabelColumn;
@@ -49,21 +50,18 @@ fn idx_reader_rejects_empty_truncated_corrupted_and_mismatched_files() {
 
     let empty = write(dir.path(), "empty", b"");
     let err = idx::read_images(&empty).unwrap_err();
-    assert!(matches!(err, DataError::Empty { .. }), "{err}");
+    assert_matches!(err, DataError::Empty { .. });
     assert_names_file(&err, &empty);
 
     let short = write(dir.path(), "short", &good[..good.len() - 3]);
     let err = idx::read_images(&short).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::Truncated {
-                expected: 28,
-                found: 25,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::Truncated {
+            expected: 28,
+            found: 25,
+            ..
+        }
     );
     assert_names_file(&err, &short);
 
@@ -87,51 +85,42 @@ fn idx_reader_rejects_empty_truncated_corrupted_and_mismatched_files() {
 
     let labels_as_images = write(dir.path(), "labels", &idx_labels(&[1, 2, 3]));
     let err = idx::read_images(&labels_as_images).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::BadMagic {
-                found: 2049,
-                expected: 2051,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::BadMagic {
+            found: 2049,
+            expected: 2051,
+            ..
+        }
     );
 
     let mut gz = gzip(&good);
     gz.truncate(gz.len() / 2);
     let broken_gz = write(dir.path(), "broken.gz", &gz);
     let err = idx::read_images(&broken_gz).unwrap_err();
-    assert!(matches!(err, DataError::Gzip { .. }), "{err}");
+    assert_matches!(err, DataError::Gzip { .. });
 
     let images = write(dir.path(), "images.gz", &gzip(&good));
     let two_labels = write(dir.path(), "two", &idx_labels(&[1, 2]));
     let err = idx::read_dataset(&images, &two_labels, vec!["a".into(); 10]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::CountMismatch {
-                n_images: 3,
-                n_labels: 2,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::CountMismatch {
+            n_images: 3,
+            n_labels: 2,
+            ..
+        }
     );
 
     let bad_label = write(dir.path(), "bad-label", &idx_labels(&[1, 12, 3]));
     let err = idx::read_dataset(&images, &bad_label, vec!["a".into(); 10]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::LabelOutOfRange {
-                line: 2,
-                num_classes: 10,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::LabelOutOfRange {
+            line: 2,
+            num_classes: 10,
+            ..
+        }
     );
 
     let labels = write(dir.path(), "labels-ok", &idx_labels(&[1, 2, 3]));
@@ -155,16 +144,13 @@ fn cifar_reader_rejects_empty_truncated_and_bad_labels() {
     two.extend_from_slice(&record[..100]);
     let short = write(dir.path(), "short.bin", &two);
     let err = cifar::read(&short).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::Truncated {
-                expected: 6146,
-                found: 3173,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::Truncated {
+            expected: 6146,
+            found: 3173,
+            ..
+        }
     );
     assert_names_file(&err, &short);
 
@@ -202,17 +188,14 @@ fn csv_reader_rejects_empty_ragged_non_numeric_and_bad_headers() {
 
     let ragged = write(dir.path(), "ragged.csv", b"a,b,label\n1,2,0\n1,0\n");
     let err = csv::read(&ragged, &last).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::RaggedRow {
-                line: 3,
-                expected: 3,
-                found: 2,
-                ..
-            }
-        ),
-        "{err}"
+    assert_matches!(
+        err,
+        DataError::RaggedRow {
+            line: 3,
+            expected: 3,
+            found: 2,
+            ..
+        }
     );
     assert_names_file(&err, &ragged);
 
@@ -262,7 +245,7 @@ fn csv_reader_rejects_empty_ragged_non_numeric_and_bad_headers() {
 
     let missing = dir.path().join("missing.csv");
     let err = csv::read(&missing, &last).unwrap_err();
-    assert!(matches!(err, DataError::Io { .. }), "{err}");
+    assert_matches!(err, DataError::Io { .. });
     assert_names_file(&err, &missing);
 }
 
@@ -290,7 +273,7 @@ fn tsv_reader_rejects_empty_ragged_and_headerless_files() {
         b"label\tgroup\ttext\n1\tonly-two\n",
     );
     let err = tsv::read(&ragged).unwrap_err();
-    assert!(matches!(err, DataError::RaggedRow { line: 2, .. }), "{err}");
+    assert_matches!(err, DataError::RaggedRow { line: 2, .. });
     assert_names_file(&err, &ragged);
     let binary = write(dir.path(), "binary.tsv", &[b'l', b'\t', 0xff, 0xfe]);
     assert!(matches!(

@@ -201,9 +201,7 @@ impl SmallCnn {
     ///
     /// Panics when a sample does not hold `C*H*W` values.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
-        let [c, h, w] = self.input_shape;
-        let n = input.dims()[0];
-        let x: Tensor<4> = input.reshape([n, c, h, w]);
+        let x = images(input, self.input_shape);
         let x = relu(self.conv1.forward(x));
         let x = relu(self.conv2.forward(x));
         let x: Tensor<2> = x.flatten(1, 3);
@@ -219,15 +217,7 @@ impl Classifier for SmallCnn {
     /// burn parameter names mapped to the names of the equivalent PyTorch
     /// `nn.Sequential(Conv2d, ReLU, Conv2d, ReLU, Flatten, Linear, ReLU, Linear)`.
     fn pytorch_names(&self) -> Vec<(String, String)> {
-        [
-            ("conv1.", "0."),
-            ("conv2.", "2."),
-            ("fc1.", "5."),
-            ("fc2.", "7."),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+        sequential_names([0, 2, 5, 7])
     }
 }
 
@@ -321,20 +311,9 @@ pub struct MadryCnn {
 }
 
 impl MadryCnn {
-    /// Logits for a batch of images.
-    ///
-    /// # Shapes
-    ///
-    /// - `input`: `[N, ...]` holding `C*H*W` values per sample (`[N, C, H, W]`, or flattened).
-    /// - output: `[N, num_classes]`.
-    ///
-    /// # Panics
-    ///
-    /// Panics when a sample does not hold `C*H*W` values.
+    /// Logits for a batch of images; shapes and panics as [`SmallCnn::forward`].
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<2> {
-        let [c, h, w] = self.input_shape;
-        let n = input.dims()[0];
-        let x: Tensor<4> = input.reshape([n, c, h, w]);
+        let x = images(input, self.input_shape);
         let x = self.pool.forward(relu(self.conv1.forward(x)));
         let x = self.pool.forward(relu(self.conv2.forward(x)));
         let x: Tensor<2> = x.flatten(1, 3);
@@ -351,16 +330,28 @@ impl Classifier for MadryCnn {
     /// `nn.Sequential(Conv2d, ReLU, MaxPool2d, Conv2d, ReLU, MaxPool2d, Flatten, Linear, ReLU,
     /// Linear)`.
     fn pytorch_names(&self) -> Vec<(String, String)> {
-        [
-            ("conv1.", "0."),
-            ("conv2.", "3."),
-            ("fc1.", "7."),
-            ("fc2.", "9."),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+        sequential_names([0, 3, 7, 9])
     }
+}
+
+/// `input` as images `[N, C, H, W]` for `shape = [C, H, W]`.
+///
+/// # Panics
+///
+/// Panics when a sample of `input` does not hold `C*H*W` values.
+fn images<const D: usize>(input: Tensor<D>, [c, h, w]: [usize; 3]) -> Tensor<4> {
+    let n = input.dims()[0];
+    input.reshape([n, c, h, w])
+}
+
+/// The name map of a CNN with layers `conv1`, `conv2`, `fc1`, `fc2` to the PyTorch
+/// `nn.Sequential` holding them at `indices`.
+fn sequential_names(indices: [usize; 4]) -> Vec<(String, String)> {
+    ["conv1.", "conv2.", "fc1.", "fc2."]
+        .iter()
+        .zip(indices)
+        .map(|(layer, i)| (layer.to_string(), format!("{i}.")))
+        .collect()
 }
 
 #[cfg(test)]

@@ -90,63 +90,30 @@ fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     out
 }
 
-/// A tensor name and its shape.
-type TensorShape = (&'static str, Vec<usize>);
-
 #[test]
 fn safetensors_use_pytorch_sequential_names_and_layouts() {
     let dir = tempfile::tempdir().unwrap();
     let device = device();
-    let expected: [(&str, Vec<TensorShape>); 3] = [
-        (
-            "mlp",
-            vec![
-                ("1.bias", vec![32]),
-                ("1.weight", vec![32, 784]),
-                ("3.bias", vec![16]),
-                ("3.weight", vec![16, 32]),
-                ("5.bias", vec![10]),
-                ("5.weight", vec![10, 16]),
-            ],
-        ),
-        (
-            "small-cnn",
-            vec![
-                ("0.bias", vec![16]),
-                ("0.weight", vec![16, 1, 4, 4]),
-                ("2.bias", vec![32]),
-                ("2.weight", vec![32, 16, 4, 4]),
-                ("5.bias", vec![100]),
-                ("5.weight", vec![100, 1568]),
-                ("7.bias", vec![10]),
-                ("7.weight", vec![10, 100]),
-            ],
-        ),
-        (
-            "madry-cnn",
-            vec![
-                ("0.bias", vec![32]),
-                ("0.weight", vec![32, 1, 5, 5]),
-                ("3.bias", vec![64]),
-                ("3.weight", vec![64, 32, 5, 5]),
-                ("7.bias", vec![1024]),
-                ("7.weight", vec![1024, 3136]),
-                ("9.bias", vec![10]),
-                ("9.weight", vec![10, 1024]),
-            ],
-        ),
+    // Per model: its name, then each tensor's name and shape, in name order.
+    let expected = [
+        "mlp: 1.bias 32, 1.weight 32x784, 3.bias 16, 3.weight 16x32, 5.bias 10, 5.weight 10x16",
+        "small-cnn: 0.bias 16, 0.weight 16x1x4x4, 2.bias 32, 2.weight 32x16x4x4, 5.bias 100, 5.weight 100x1568, 7.bias 10, 7.weight 10x100",
+        "madry-cnn: 0.bias 32, 0.weight 32x1x5x5, 3.bias 64, 3.weight 64x32x5x5, 7.bias 1024, 7.weight 1024x3136, 9.bias 10, 9.weight 10x1024",
     ];
-    for (config, (name, tensors)) in configs().into_iter().zip(expected) {
-        assert_eq!(config.name(), name);
+    for (config, tensors) in configs().into_iter().zip(expected) {
+        let name = config.name();
         let model = config.init(&device);
         let path = dir.path().join(format!("{name}.safetensors"));
         store::save(&model, &path, WeightsFormat::PytorchSafetensors).unwrap();
         let found = read_safetensors(&path);
-        let shapes: Vec<(&str, Vec<usize>)> = found
+        let shapes: Vec<String> = found
             .iter()
-            .map(|(n, s, _)| (n.as_str(), s.clone()))
+            .map(|(n, s, _)| {
+                let dims: Vec<String> = s.iter().map(usize::to_string).collect();
+                format!("{n} {}", dims.join("x"))
+            })
             .collect();
-        assert_eq!(shapes, tensors, "{name}");
+        assert_eq!(format!("{name}: {}", shapes.join(", ")), tensors);
         if let Model::Mlp(mlp) = &model {
             // PyTorch stores Linear weights as [out, in]; burn as [in, out].
             let burn_w: Vec<f32> = mlp.layers[2].weight.val().into_data().try_to_vec().unwrap();

@@ -292,6 +292,7 @@ pub fn fit<M: Module + Classifier + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assert_matches::assert_matches;
 
     #[test]
     fn every_class_must_reach_training_whatever_the_run() {
@@ -301,31 +302,25 @@ mod tests {
         let mut lone = labels.to_vec();
         lone.push(2);
         let err = hold_out_indices("d", &lone, &[0, 1], 2, 0).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TrainError::ClassTooSmall {
-                    class: 2,
-                    samples: 1,
-                    ..
-                }
-            ),
-            "{err}"
+        assert_matches!(
+            err,
+            TrainError::ClassTooSmall {
+                class: 2,
+                samples: 1,
+                ..
+            }
         );
         // Class 2 only in the test split.
         let err = hold_out_indices("d", &labels, &[0, 2], 2, 0).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TrainError::ClassTooSmall {
-                    class: 2,
-                    samples: 0,
-                    ..
-                }
-            ),
-            "{err}"
+        assert_matches!(
+            err,
+            TrainError::ClassTooSmall {
+                class: 2,
+                samples: 0,
+                ..
+            }
         );
         let err = hold_out_indices("d", &[1, 1, 1], &[1], 1, 0).unwrap_err();
-        assert!(matches!(err, TrainError::OneClass { .. }), "{err}");
+        assert_matches!(err, TrainError::OneClass { .. });
     }
 }
