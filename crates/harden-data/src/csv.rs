@@ -335,14 +335,14 @@ mod tests {
     use super::*;
     use assert_matches::assert_matches;
 
+    /// `text` parsed as `t.csv` with the label in the last column.
+    fn csv(text: &str) -> Result<ArrayDataset, DataError> {
+        parse_text(Path::new("t.csv"), text, &LabelColumn::Last)
+    }
+
     #[test]
     fn sklearn_header_is_recognised() {
-        let d = parse_text(
-            Path::new("t.csv"),
-            "2,2,a,b\n1,2,0\n3,4,1\n",
-            &LabelColumn::Last,
-        )
-        .unwrap();
+        let d = csv("2,2,a,b\n1,2,0\n3,4,1\n").unwrap();
         assert_eq!(d.features(), &[1.0, 2.0, 3.0, 4.0]);
         assert_eq!(d.labels(), &[0, 1]);
         assert_eq!(d.class_names(), &["a".to_string(), "b".to_string()]);
@@ -351,12 +351,8 @@ mod tests {
     #[test]
     fn plain_csv_with_named_string_label() {
         let text = "species,x,y\nb,1,2\na,3,4\nb,5,6\n";
-        let d = parse_text(
-            Path::new("t.csv"),
-            text,
-            &LabelColumn::Named("species".into()),
-        )
-        .unwrap();
+        let species = LabelColumn::Named("species".into());
+        let d = parse_text(Path::new("t.csv"), text, &species).unwrap();
         assert_eq!(d.features(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(d.labels(), &[1, 0, 1]);
         assert_eq!(d.class_names(), &["a".to_string(), "b".to_string()]);
@@ -364,7 +360,7 @@ mod tests {
 
     #[test]
     fn headerless_plain_csv_uses_last_column() {
-        let d = parse_text(Path::new("t.csv"), "1,2,0\n3,4,2\n", &LabelColumn::Last).unwrap();
+        let d = csv("1,2,0\n3,4,2\n").unwrap();
         assert_eq!(d.num_classes(), 3);
         assert_eq!(d.labels(), &[0, 2]);
     }
@@ -374,9 +370,7 @@ mod tests {
         // Indices with one value that is not an index: negative, fractional, too large.
         for stray in ["-1", "1.5", "1e9", "1000000", "cat"] {
             let text = format!("x,label\n1,0\n2,1\n3,{stray}\n4,1\n");
-            let err = parse_text(Path::new("t.csv"), &text, &LabelColumn::Last)
-                .unwrap_err()
-                .to_string();
+            let err = csv(&text).unwrap_err().to_string();
             assert!(
                 err.contains("t.csv")
                     && err.contains("line 4")
@@ -386,29 +380,21 @@ mod tests {
             );
         }
         // Names with one number among them.
-        let err = parse_text(
-            Path::new("t.csv"),
-            "x,label\n1,cat\n2,dog\n3,2\n",
-            &LabelColumn::Last,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = csv("x,label\n1,cat\n2,dog\n3,2\n").unwrap_err().to_string();
         assert!(
             err.contains("line 4") && err.contains("a number among class names"),
             "{err}"
         );
         // Names alone and indices alone are still read.
-        let names = parse_text(Path::new("t.csv"), "x,y\n1,b\n2,a\n", &LabelColumn::Last).unwrap();
+        let names = csv("x,y\n1,b\n2,a\n").unwrap();
         assert_eq!(names.labels(), &[1, 0]);
-        let indices = parse_text(Path::new("t.csv"), "1,1\n2,0\n", &LabelColumn::Last).unwrap();
+        let indices = csv("1,1\n2,0\n").unwrap();
         assert_eq!(indices.labels(), &[1, 0]);
     }
 
     #[test]
     fn a_header_without_rows_is_named_as_such() {
-        let err = parse_text(Path::new("t.csv"), "x,y,label\n", &LabelColumn::Last)
-            .unwrap_err()
-            .to_string();
+        let err = csv("x,y,label\n").unwrap_err().to_string();
         assert!(
             err.contains("t.csv") && err.contains("no data rows"),
             "{err}"
@@ -424,19 +410,13 @@ mod tests {
 
     #[test]
     fn non_numeric_cell_names_line_and_column() {
-        let err = parse_text(
-            Path::new("t.csv"),
-            "x,y,label\n1,2,0\n3,oops,1\n",
-            &LabelColumn::Last,
-        )
-        .unwrap_err();
+        let err = csv("x,y,label\n1,2,0\n3,oops,1\n").unwrap_err();
         assert_matches!(err, DataError::NotNumeric { line: 3, column: 2, ref value, .. } if value == "oops");
     }
 
     #[test]
     fn sklearn_label_out_of_range() {
-        let err =
-            parse_text(Path::new("t.csv"), "1,1,a,b\n0.5,7\n", &LabelColumn::Last).unwrap_err();
+        let err = csv("1,1,a,b\n0.5,7\n").unwrap_err();
         assert_matches!(
             err,
             DataError::LabelOutOfRange {

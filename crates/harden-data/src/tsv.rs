@@ -163,13 +163,15 @@ mod tests {
     use super::*;
     use assert_matches::assert_matches;
 
+    /// The message of the error `text` gives when parsed as `t.tsv`.
+    fn tsv_error(text: &str) -> String {
+        parse(Path::new("t.tsv"), text).unwrap_err().to_string()
+    }
+
     #[test]
     fn extra_columns_are_ignored_and_tabs_in_text_kept() {
-        let d = parse(
-            Path::new("t.tsv"),
-            "label\tsource\ttext\n1\ta\tgood\tstuff\n0\tb\tbad\n",
-        )
-        .unwrap();
+        let text = "label\tsource\ttext\n1\ta\tgood\tstuff\n0\tb\tbad\n";
+        let d = parse(Path::new("t.tsv"), text).unwrap();
         assert_eq!(d.texts(), &["good\tstuff".to_string(), "bad".to_string()]);
         assert_eq!(d.labels(), &[1, 0]);
     }
@@ -199,12 +201,7 @@ mod tests {
 
     #[test]
     fn a_stray_label_is_an_error_naming_its_line() {
-        let err = parse(
-            Path::new("t.tsv"),
-            "label\ttext\n0\tgood\n1\tbad\n-1\tmeh\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = tsv_error("label\ttext\n0\tgood\n1\tbad\n-1\tmeh\n");
         assert!(
             err.contains("t.tsv") && err.contains("line 4") && err.contains("\"-1\""),
             "{err}"
