@@ -267,33 +267,25 @@ pub fn probe_all() -> Vec<(String, Result<Device, DeviceError>)> {
         .collect()
 }
 
-#[cfg(feature = "flex")]
-fn flex() -> Option<Device> {
-    Some(Device::flex())
-}
-#[cfg(not(feature = "flex"))]
-fn flex() -> Option<Device> {
-    None
-}
-
-#[cfg(feature = "ndarray")]
-#[allow(deprecated)] // ndarray is deprecated upstream; harden keeps it as a compared backend.
-fn ndarray() -> Option<Device> {
-    Some(Device::ndarray())
-}
-#[cfg(not(feature = "ndarray"))]
-fn ndarray() -> Option<Device> {
-    None
+/// `fn $name() -> Option<Device>`: `Some($device)` when the feature is compiled in, else `None`.
+macro_rules! cpu_backend {
+    ($name:ident, $feature:literal, $device:expr) => {
+        #[cfg(feature = $feature)]
+        fn $name() -> Option<Device> {
+            #[allow(deprecated)]
+            // ndarray is deprecated upstream; harden keeps it as a compared backend.
+            Some($device)
+        }
+        #[cfg(not(feature = $feature))]
+        fn $name() -> Option<Device> {
+            None
+        }
+    };
 }
 
-#[cfg(feature = "cpu")]
-fn cubecl_cpu() -> Option<Device> {
-    Some(Device::cpu())
-}
-#[cfg(not(feature = "cpu"))]
-fn cubecl_cpu() -> Option<Device> {
-    None
-}
+cpu_backend!(flex, "flex", Device::flex());
+cpu_backend!(ndarray, "ndarray", Device::ndarray());
+cpu_backend!(cubecl_cpu, "cpu", Device::cpu());
 
 #[cfg(feature = "wgpu")]
 fn wgpu(index: Option<usize>) -> Option<Result<Device, DeviceError>> {
