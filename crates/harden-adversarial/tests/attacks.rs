@@ -30,19 +30,12 @@ fn fgsm_and_pgd_break_a_trained_model_inside_the_threat_model() {
 
     let fgsm = PgdConfig::fgsm(linf(EPS)).check().unwrap();
     let pgd = PgdConfig::new(linf(EPS), 20, 0.01).check().unwrap();
-    let report = run_ensemble(
-        &f,
-        &[(x.clone(), y.clone())],
-        &[&fgsm],
-        &mut AttackRng::new(1),
-    );
-    let fgsm_acc = report.robust_accuracy();
-    let report = run_ensemble(
-        &f,
-        &[(x.clone(), y.clone())],
-        &[&pgd],
-        &mut AttackRng::new(1),
-    );
+    let ensemble = |attack: &dyn Attack<4>| {
+        let batches = [(x.clone(), y.clone())];
+        run_ensemble(&f, &batches, &[attack], &mut AttackRng::new(1))
+    };
+    let fgsm_acc = ensemble(&fgsm).robust_accuracy();
+    let report = ensemble(&pgd);
     let pgd_acc = report.robust_accuracy();
     eprintln!(
         "digits MLP, L-inf eps {EPS}: clean {clean:.3}, FGSM {fgsm_acc:.3}, PGD-20 {pgd_acc:.3}"

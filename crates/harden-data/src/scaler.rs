@@ -53,19 +53,13 @@ impl MinMaxScaler {
     ///
     /// Panics when `row.len()` differs from [`num_features`](Self::num_features).
     pub fn transform_row(&self, row: &mut [f32]) {
-        assert_eq!(
-            row.len(),
-            self.min.len(),
-            "row width differs from the scaler's"
-        );
-        for ((x, &lo), &hi) in row.iter_mut().zip(&self.min).zip(&self.max) {
-            let range = hi - lo;
-            *x = if range > 0.0 {
-                ((*x - lo) / range).clamp(0.0, 1.0)
+        self.map_row(row, |x, lo, range| {
+            if range > 0.0 {
+                ((x - lo) / range).clamp(0.0, 1.0)
             } else {
                 0.0
-            };
-        }
+            }
+        });
     }
 
     /// Maps one scaled sample back to the units of the data the scaler was fitted on, in
@@ -75,13 +69,22 @@ impl MinMaxScaler {
     ///
     /// Panics when `row.len()` differs from [`num_features`](Self::num_features).
     pub fn inverse_row(&self, row: &mut [f32]) {
+        self.map_row(row, |x, lo, range| lo + x * range);
+    }
+
+    /// Replaces each value `x` of `row` by `f(x, min, max - min)` of its feature.
+    ///
+    /// # Panics
+    ///
+    /// Panics when `row.len()` differs from [`num_features`](Self::num_features).
+    fn map_row(&self, row: &mut [f32], f: impl Fn(f32, f32, f32) -> f32) {
         assert_eq!(
             row.len(),
             self.min.len(),
             "row width differs from the scaler's"
         );
         for ((x, &lo), &hi) in row.iter_mut().zip(&self.min).zip(&self.max) {
-            *x = lo + *x * (hi - lo);
+            *x = f(*x, lo, hi - lo);
         }
     }
 
