@@ -37,7 +37,7 @@ fn forward_backward(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    config = common::criterion(10);
     targets = forward_backward
 }
 criterion_main!(benches);

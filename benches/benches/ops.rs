@@ -48,24 +48,20 @@ fn conv_ops(c: &mut Criterion) {
             // (the gradient of a plain sum is a broadcast constant, which kernels can shortcut).
             let out_shape = conv(x.clone(), w.clone()).dims();
             let upstream = random(out_shape, &grad_device);
-            let xg = random(x_shape, &grad_device).require_grad();
-            let wc = random(w_shape, &grad_device);
-            group.bench_function(format!("{name} forward + input gradient"), |b| {
-                iter_synced(b, &device, || {
-                    (conv(xg.clone(), wc.clone()) * upstream.clone())
-                        .sum()
-                        .backward()
-                })
-            });
-            let xc = random(x_shape, &grad_device);
-            let wg = random(w_shape, &grad_device).require_grad();
-            group.bench_function(format!("{name} forward + weight gradient"), |b| {
-                iter_synced(b, &device, || {
-                    (conv(xc.clone(), wg.clone()) * upstream.clone())
-                        .sum()
-                        .backward()
-                })
-            });
+            let tracked = |shape| random(shape, &grad_device).require_grad();
+            let inputs = [
+                ("input", tracked(x_shape), random(w_shape, &grad_device)),
+                ("weight", random(x_shape, &grad_device), tracked(w_shape)),
+            ];
+            for (which, xt, wt) in inputs {
+                group.bench_function(format!("{name} forward + {which} gradient"), |b| {
+                    iter_synced(b, &device, || {
+                        (conv(xt.clone(), wt.clone()) * upstream.clone())
+                            .sum()
+                            .backward()
+                    })
+                });
+            }
             // The input gradient's own kernel: the transposed convolution of a dense output
             // gradient (what burn's default `conv2d_x_backward` calls).
             let grad = random(out_shape, &device);
@@ -94,7 +90,7 @@ fn conv_ops(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    config = common::criterion(20);
     targets = conv_ops
 }
 criterion_main!(benches);

@@ -185,9 +185,15 @@ fn merged_saved_and_exported_adapters_agree() {
     assert_eq!(a_shape, vec![3, 1568]);
     assert_eq!(b_shape, vec![100, 3]);
     let (w_new, w_old) = (get(&merged_t, "fc1.weight"), get(&base_t, "fc1.weight"));
+    // PyTorch delta[out=j][in=i] = sum_k B[j][k] A[k][i]; burn weight[i][j].
+    let peft_delta = |a: &[f32], b: &[f32], out: usize, inp: usize, width: usize| {
+        (0..3)
+            .map(|k| b[out * 3 + k] * a[k * width + inp])
+            .sum::<f32>()
+            * scale
+    };
     for (i, j) in [(0, 0), (17, 42), (1567, 99)] {
-        // PyTorch delta[out=j][in=i] = sum_k B[j][k] A[k][i]; burn weight[i][j].
-        let delta: f32 = (0..3).map(|k| b[j * 3 + k] * a[k * 1568 + i]).sum::<f32>() * scale;
+        let delta = peft_delta(&a, &b, j, i, 1568);
         let burn = w_new[i * 100 + j] - w_old[i * 100 + j];
         assert!(
             (delta - burn).abs() < 1e-5,
@@ -201,8 +207,10 @@ fn merged_saved_and_exported_adapters_agree() {
     assert_eq!(b_shape, vec![32, 3, 1, 1]);
     let (w_new, w_old) = (get(&merged_t, "conv2.weight"), get(&base_t, "conv2.weight"));
     for (o, i) in [(0, 0), (31, 255), (7, 100)] {
-        let delta: f32 = (0..3).map(|k| b[o * 3 + k] * a[k * 256 + i]).sum::<f32>() * scale;
-        let burn = w_new[o * 256 + i] - w_old[o * 256 + i];
+        let (delta, burn) = (
+            peft_delta(&a, &b, o, i, 256),
+            w_new[o * 256 + i] - w_old[o * 256 + i],
+        );
         assert!(
             (delta - burn).abs() < 1e-5,
             "conv2 [{o}, {i}]: {delta} vs {burn}"

@@ -24,6 +24,23 @@ pub fn class_scores(logits: Tensor<2>) -> Tensor<2> {
     }
 }
 
+/// burn-train's loss and accuracy inputs of an output with `loss`, `scores` and `targets`.
+macro_rules! loss_and_accuracy {
+    ($output:ty) => {
+        impl Adaptor<LossInput> for $output {
+            fn adapt(&self) -> LossInput {
+                LossInput::new(self.loss.clone())
+            }
+        }
+
+        impl Adaptor<AccuracyInput> for $output {
+            fn adapt(&self) -> AccuracyInput {
+                AccuracyInput::new(self.scores.clone(), self.targets.clone())
+            }
+        }
+    };
+}
+
 /// What a training step reports: the objective's loss and the logits it trained on.
 pub struct StepOutput {
     /// Mean loss `[1]`.
@@ -45,17 +62,7 @@ impl ItemLazy for StepOutput {
     }
 }
 
-impl Adaptor<LossInput> for StepOutput {
-    fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
-    }
-}
-
-impl Adaptor<AccuracyInput> for StepOutput {
-    fn adapt(&self) -> AccuracyInput {
-        AccuracyInput::new(self.scores.clone(), self.targets.clone())
-    }
-}
+loss_and_accuracy!(StepOutput);
 
 /// What a validation step reports: clean loss and scores, and the scores under PGD.
 pub struct ValidOutput {
@@ -76,17 +83,7 @@ impl ItemLazy for ValidOutput {
     }
 }
 
-impl Adaptor<LossInput> for ValidOutput {
-    fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
-    }
-}
-
-impl Adaptor<AccuracyInput> for ValidOutput {
-    fn adapt(&self) -> AccuracyInput {
-        AccuracyInput::new(self.scores.clone(), self.targets.clone())
-    }
-}
+loss_and_accuracy!(ValidOutput);
 
 /// Input of [`RobustAccuracyMetric`]: adversarial class scores and labels.
 pub struct RobustAccuracyInput {
