@@ -241,17 +241,21 @@ impl ModelSpec {
                 BagOfEmbeddingsConfig::new(vocab_size, num_outputs).with_width(width),
             ),
             _ => {
-                return Err(ModelError::InvalidConfig {
-                    model: "model",
-                    message: format!(
-                        "{} does not read text; text datasets need text-transformer or bag-of-embeddings",
-                        self.kind().name()
-                    ),
-                });
+                return Err(self.unfit(
+                    "does not read text; text datasets need text-transformer or bag-of-embeddings",
+                ));
             }
         };
         config.check()?;
         Ok(config)
+    }
+
+    /// The error for data this architecture cannot read: its name, then `why`.
+    fn unfit(&self, why: &str) -> ModelError {
+        ModelError::InvalidConfig {
+            model: "model",
+            message: format!("{} {why}", self.kind().name()),
+        }
     }
 
     /// `kind` with MLP widths `hidden` (when given; other architectures have none).
@@ -306,13 +310,7 @@ impl ModelSpec {
                 ModelConfig::TinyCnn(SmallCnnConfig::tiny(image("tiny-cnn")?, num_outputs))
             }
             Self::TextTransformer { .. } | Self::BagOfEmbeddings { .. } => {
-                return Err(ModelError::InvalidConfig {
-                    model: "model",
-                    message: format!(
-                        "{} reads token sequences; it needs a text dataset (tsv:PATH)",
-                        self.kind().name()
-                    ),
-                });
+                return Err(self.unfit("reads token sequences; it needs a text dataset (tsv:PATH)"));
             }
         };
         config.check()?;

@@ -186,12 +186,7 @@ mod tests {
     use super::*;
 
     fn labels(b: &Batch) -> Vec<i64> {
-        b.labels
-            .clone()
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap()
+        b.labels.clone().into_data().iter::<i64>().collect()
     }
 
     #[test]

@@ -38,12 +38,7 @@ fn saved(path: &Path) -> SavedModel {
 }
 
 fn logits_of(model: &impl Classifier, x: &Tensor<4>) -> Vec<f32> {
-    model
-        .logits(x.clone())
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap()
+    model.logits(x.clone()).into_data().iter::<f32>().collect()
 }
 
 #[test]

@@ -11,6 +11,7 @@ use harden_adversarial::{AttackRng, ObjectiveKind};
 use harden_data::spelling::WordRecognizer;
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
+use harden_model::store::{load_module, save_module};
 use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
@@ -147,7 +148,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     train_device.seed(config.seed);
     let mut model = model_config.init(&train_device);
     if let Some(s) = &start {
-        model = harden_model::store::load_module(model, &[], &s.weights)?;
+        model = load_module(model, &[], &s.weights)?;
     }
     if let Some(spec) = &config.lora {
         model = lora::attach(model, spec)?;
@@ -320,12 +321,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                 }
                 None => valid_model.clone(),
             };
-            harden_model::store::save_module(
-                &plain,
-                &[],
-                &out.join("model.bpk"),
-                WeightsFormat::Burnpack,
-            )?;
+            save_module(&plain, &[], &out.join("model.bpk"), WeightsFormat::Burnpack)?;
         }
         epochs.push(record);
         let lines: String = epochs
@@ -336,10 +332,9 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
             .map_err(|e| TrainError::io(&metrics, e))?;
     }
     let (best_epoch, _) = best.expect("at least one epoch");
-    let best_model =
-        harden_model::store::load_module(model_config.init(&device), &[], &out.join("model.bpk"))?;
+    let best_model = load_module(model_config.init(&device), &[], &out.join("model.bpk"))?;
     // The same weights for PyTorch: burn's names, linear weights in PyTorch's layout.
-    harden_model::store::save_module(
+    save_module(
         &best_model,
         &[],
         &out.join("model.safetensors"),
