@@ -118,11 +118,12 @@ fn train_steps(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion(10)
+/// Shorter than the other benches': an attack or a training step takes tens of milliseconds.
+fn config() -> Criterion {
+    common::criterion(10)
         .warm_up_time(std::time::Duration::from_millis(300))
-        .measurement_time(std::time::Duration::from_secs(1));
-    targets = attacks, train_steps
+        .measurement_time(std::time::Duration::from_secs(1))
 }
+
+criterion_group! { name = benches; config = config(); targets = attacks, train_steps }
 criterion_main!(benches);

@@ -35,9 +35,5 @@ fn forward_backward(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion(10);
-    targets = forward_backward
-}
+criterion_group! { name = benches; config = common::criterion(10); targets = forward_backward }
 criterion_main!(benches);

@@ -88,9 +88,5 @@ fn conv_ops(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion(20);
-    targets = conv_ops
-}
+criterion_group! { name = benches; config = common::criterion(20); targets = conv_ops }
 criterion_main!(benches);
