@@ -18,16 +18,7 @@ fn attack_writes_csv_a_grid_and_a_summary_for_a_run_directory() {
     let run = dir.path().join("run");
     train_quietly(
         &run,
-        &[
-            "--objective",
-            "clean",
-            "--hidden",
-            "64",
-            "--epochs",
-            "15",
-            "--lr",
-            "5e-3",
-        ],
+        "--objective clean --hidden 64 --epochs 15 --lr 5e-3".split(' '),
     );
     let out = dir.path().join("adv");
     attack(&run, &out, "0.2", "60").stdout(contains(
@@ -53,16 +44,7 @@ fn attack_writes_csv_a_grid_and_a_summary_for_a_run_directory() {
     harden()
         .arg("eval")
         .arg(&run)
-        .args([
-            "--attack",
-            "pgd",
-            "--eps",
-            "0.2",
-            "--samples",
-            "60",
-            "--device",
-            "flex",
-        ])
+        .args("--attack pgd --eps 0.2 --samples 60 --device flex".split(' '))
         .assert()
         .success()
         .stdout(contains("\"suite\": \"pgd-20x1\""));

@@ -32,21 +32,8 @@ fn eval_writes_a_json_report_and_a_plot() {
     harden()
         .arg("eval")
         .args(MLP_16)
-        .args(["--dataset", "digits", "--device", "flex"])
-        .args([
-            "--attack",
-            "pgd",
-            "--steps",
-            "5",
-            "--restarts",
-            "2",
-            "--step-size",
-            "0.02",
-            "--eps-list",
-            "0,0.05,0.1",
-            "--samples",
-            "100",
-        ])
+        .args("--dataset digits --device flex".split(' '))
+        .args("--attack pgd --steps 5 --restarts 2 --step-size 0.02 --eps-list 0,0.05,0.1 --samples 100".split(' '))
         .arg(dir.path().join("m.safetensors"))
         .arg("--report")
         .arg(&report)
@@ -88,7 +75,7 @@ fn eval_prints_json_to_stdout_with_the_standard_suite() {
         harden()
             .arg("eval")
             .args(MLP_16)
-            .args(["--device", "flex", "--eps", "0.1", "--samples", "20"])
+            .args("--device flex --eps 0.1 --samples 20".split(' '))
             .arg(dir.path().join("m.bpk")),
     );
     let names: Vec<&str> = v["evaluation"]["attacks"]
@@ -154,7 +141,7 @@ fn eval_mistakes_are_one_line_errors_with_exit_code_2() {
     }
     assert_user_error(
         harden()
-            .args(["eval", "--model", "mlp", "--eps", "0.1"])
+            .args("eval --model mlp --eps 0.1".split(' '))
             .arg(dir.path().join("missing.bpk")),
         "missing.bpk: cannot load model: no such file",
     );
@@ -178,7 +165,7 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
             harden()
                 .arg("eval")
                 .args(MLP_16)
-                .args(["--device", "flex", "--attack", "fgsm", "--eps", "0.1"])
+                .args("--device flex --attack fgsm --eps 0.1".split(' '))
                 .arg(file),
         );
         (

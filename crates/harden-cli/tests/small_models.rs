@@ -10,10 +10,7 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");
     let lora = dir.path().join("lora");
-    train_quietly(
-        &base,
-        &["--objective", "clean", "--hidden", "32", "--epochs", "4"],
-    );
+    train_quietly(&base, "--objective clean --hidden 32 --epochs 4".split(' '));
     let base_s = base.to_str().unwrap();
     train_quietly(
         &lora,
@@ -33,7 +30,7 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
             harden()
                 .arg("eval")
                 .args(args)
-                .args(["--device", "flex", "--eps", "0.1", "--attack", "pgd"]),
+                .args("--device flex --eps 0.1 --attack pgd".split(' ')),
         );
         (
             report["evaluation"]["clean_accuracy"].as_f64().unwrap(),
@@ -59,13 +56,7 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
         harden()
             .arg("eval")
             .args([lora_s, "--attack", "transfer", "--eps-list", "0,0.1"])
-            .args([
-                "--device",
-                "flex",
-                "--surrogate-hidden",
-                "32",
-                "--surrogate",
-            ])
+            .args("--device flex --surrogate-hidden 32 --surrogate".split(' '))
             .arg(&surrogate),
         "--eps-list",
     );
@@ -87,7 +78,7 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
         harden()
             .arg("eval")
             .args([base_s, "--hidden", "16", "--adapters", lora_s])
-            .args(["--eps", "0.1", "--device", "flex"]),
+            .args("--eps 0.1 --device flex".split(' ')),
         "do not match",
     );
 }

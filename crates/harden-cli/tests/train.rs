@@ -50,26 +50,7 @@ fn the_breast_cancer_example_trains_a_single_logit_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bc");
     let assert = harden()
-        .args([
-            "train",
-            "--dataset",
-            "breast-cancer",
-            "--model",
-            "mlp",
-            "--hidden",
-            "128",
-            "--objective",
-            "pgd",
-            "--eps",
-            "0.1",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "1e-3",
-            "--device",
-            "flex",
-            "--out",
-        ])
+        .args("train --dataset breast-cancer --model mlp --hidden 128 --objective pgd --eps 0.1 --optimizer adam --lr 1e-3 --device flex --out".split(' '))
         .arg(&out)
         .assert()
         .success();
@@ -98,7 +79,7 @@ fn a_config_file_sets_defaults_that_flags_override_and_json_is_one_object_per_li
     let assert = harden()
         .args(["train", "--config"])
         .arg(&config)
-        .args(["--eps", "0.08", "--device", "flex", "--json", "--out"])
+        .args("--eps 0.08 --device flex --json --out".split(' '))
         .arg(&out)
         .assert()
         .success();
@@ -119,7 +100,7 @@ fn a_config_file_sets_defaults_that_flags_override_and_json_is_one_object_per_li
     harden()
         .args(["train", "--config"])
         .arg(&config)
-        .args(["--device", "flex", "--quiet", "--out"])
+        .args("--device flex --quiet --out".split(' '))
         .arg(dir.path().join("quiet"))
         .assert()
         .success()
@@ -320,7 +301,7 @@ fn assert_killed_runs_resume(dir: &Path, args: &[&str], points: &[&str]) {
         assert!(!killed.join("report.json").exists(), "{point}");
 
         harden()
-            .args(["train", "--device", "flex", "--quiet", "--resume"])
+            .args("train --device flex --quiet --resume".split(' '))
             .arg(&killed)
             .assert()
             .success();
@@ -369,7 +350,7 @@ fn a_run_killed_at_any_point_resumes_to_the_same_files() {
     // Settings cannot change on resume.
     assert_user_error(
         harden()
-            .args(["train", "--eps", "0.3", "--resume"])
+            .args("train --eps 0.3 --resume".split(' '))
             .arg(dir.path().join("after-metrics_3")),
         "saved settings",
     );
@@ -397,16 +378,7 @@ fn train_and_eval_read_norm_names_the_same_way() {
     let out = dir.path().join("run");
     train_quietly(
         &out,
-        &[
-            "--hidden",
-            "16",
-            "--epochs",
-            "2",
-            "--eval-steps",
-            "2",
-            "--norm",
-            "inf",
-        ],
+        "--hidden 16 --epochs 2 --eval-steps 2 --norm inf".split(' '),
     );
     assert_eq!(report(&out)["config"]["norm"], "linf");
     let eval = |norm: &str| -> serde_json::Value {
@@ -435,7 +407,7 @@ fn train_and_eval_read_norm_names_the_same_way() {
 #[test]
 fn an_os_error_is_printed_once() {
     let assert = harden()
-        .args(["train", "--epochs", "1", "--device", "flex", "--out"])
+        .args("train --epochs 1 --device flex --out".split(' '))
         .arg("/proc/harden-cannot-create")
         .assert()
         .code(2);

@@ -50,7 +50,7 @@ pub fn stdout_json(cmd: &mut Command) -> serde_json::Value {
 /// # Panics
 ///
 /// When the run fails.
-pub fn train_quietly(out: &Path, args: &[&str]) {
+pub fn train_quietly<S: AsRef<std::ffi::OsStr>>(out: &Path, args: impl IntoIterator<Item = S>) {
     harden()
         .arg("train")
         .args(args)
