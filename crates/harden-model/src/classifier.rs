@@ -85,12 +85,14 @@ impl std::str::FromStr for ModelKind {
         Self::ALL
             .into_iter()
             .find(|kind| kind.name() == s)
-            .ok_or_else(|| ModelError::InvalidConfig {
-                model: "model",
-                message: format!(
-                    "unknown model {s:?}, expected one of {}",
-                    Self::ALL.map(ModelKind::name).join(", ")
-                ),
+            .ok_or_else(|| {
+                ModelError::invalid(
+                    "model",
+                    format!(
+                        "unknown model {s:?}, expected one of {}",
+                        Self::ALL.map(ModelKind::name).join(", ")
+                    ),
+                )
             })
     }
 }
@@ -252,10 +254,7 @@ impl ModelSpec {
 
     /// The error for data this architecture cannot read: its name, then `why`.
     fn unfit(&self, why: &str) -> ModelError {
-        ModelError::InvalidConfig {
-            model: "model",
-            message: format!("{} {why}", self.kind().name()),
-        }
+        ModelError::invalid("model", format!("{} {why}", self.kind().name()))
     }
 
     /// `kind` with MLP widths `hidden` (when given; other architectures have none).
@@ -268,10 +267,10 @@ impl ModelSpec {
         match (kind, hidden) {
             (ModelKind::Mlp, Some(hidden)) => Ok(Self::Mlp { hidden }),
             (kind, None) => Ok(kind.into()),
-            (kind, Some(_)) => Err(ModelError::InvalidConfig {
-                model: "model",
-                message: format!("{} has no hidden widths to set", kind.name()),
-            }),
+            (kind, Some(_)) => Err(ModelError::invalid(
+                "model",
+                format!("{} has no hidden widths to set", kind.name()),
+            )),
         }
     }
 
@@ -287,12 +286,9 @@ impl ModelSpec {
         num_outputs: usize,
     ) -> Result<ModelConfig, ModelError> {
         let image = |model: &'static str| -> Result<[usize; 3], ModelError> {
-            <[usize; 3]>::try_from(sample_shape).map_err(|_| ModelError::InvalidConfig {
-                model,
-                message: format!(
+            <[usize; 3]>::try_from(sample_shape).map_err(|_| ModelError::invalid(model, format!(
                     "needs image samples [C, H, W], the data has samples of shape {sample_shape:?}"
-                ),
-            })
+                )))
         };
         let config = match self {
             Self::Mlp { hidden } => ModelConfig::Mlp(MlpConfig::new(

@@ -22,16 +22,16 @@ fn check_input(
     num_classes: usize,
 ) -> Result<(), ModelError> {
     if input_shape.contains(&0) {
-        return Err(ModelError::InvalidConfig {
+        return Err(ModelError::invalid(
             model,
-            message: format!("input shape {input_shape:?} has a zero dimension"),
-        });
+            format!("input shape {input_shape:?} has a zero dimension"),
+        ));
     }
     if num_classes == 0 {
-        return Err(ModelError::InvalidConfig {
+        return Err(ModelError::invalid(
             model,
-            message: "number of classes must be at least 1".to_string(),
-        });
+            "number of classes must be at least 1".to_string(),
+        ));
     }
     Ok(())
 }
@@ -41,14 +41,14 @@ fn check_input(
 fn check_size(model: &'static str, params: Option<usize>) -> Result<(), ModelError> {
     match params {
         Some(n) if n <= crate::mlp::MAX_PARAMS => Ok(()),
-        _ => Err(ModelError::InvalidConfig {
+        _ => Err(ModelError::invalid(
             model,
-            message: format!(
+            format!(
                 "the sizes make {} parameters; harden builds models of at most {} (2^30) parameters, 4 GiB of f32 weights before gradients and optimizer state",
                 params.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
                 crate::mlp::MAX_PARAMS
             ),
-        }),
+        )),
     }
 }
 
@@ -117,20 +117,22 @@ impl SmallCnnConfig {
     pub fn check(&self) -> Result<(), ModelError> {
         check_input("small-cnn", self.input_shape, self.num_classes)?;
         if self.channels.contains(&0) || self.hidden == 0 {
-            return Err(ModelError::InvalidConfig {
-                model: "small-cnn",
-                message: format!(
+            return Err(ModelError::invalid(
+                "small-cnn",
+                format!(
                     "channels {:?} and hidden {} must be at least 1",
                     self.channels, self.hidden
                 ),
-            });
+            ));
         }
-        let [h, w] = self.feature_hw().ok_or_else(|| ModelError::InvalidConfig {
-            model: "small-cnn",
-            message: format!(
-                "input {:?} is too small for two 4x4 stride-2 convolutions",
-                self.input_shape
-            ),
+        let [h, w] = self.feature_hw().ok_or_else(|| {
+            ModelError::invalid(
+                "small-cnn",
+                format!(
+                    "input {:?} is too small for two 4x4 stride-2 convolutions",
+                    self.input_shape
+                ),
+            )
         })?;
         check_size("small-cnn", self.parameters([h, w]))
     }
@@ -246,12 +248,14 @@ impl MadryCnnConfig {
     /// than 4x4.
     pub fn check(&self) -> Result<(), ModelError> {
         check_input("madry-cnn", self.input_shape, self.num_classes)?;
-        let [h, w] = self.feature_hw().ok_or_else(|| ModelError::InvalidConfig {
-            model: "madry-cnn",
-            message: format!(
-                "input {:?} is too small for two 2x2 max-pools",
-                self.input_shape
-            ),
+        let [h, w] = self.feature_hw().ok_or_else(|| {
+            ModelError::invalid(
+                "madry-cnn",
+                format!(
+                    "input {:?} is too small for two 2x2 max-pools",
+                    self.input_shape
+                ),
+            )
         })?;
         check_size("madry-cnn", self.parameters([h, w]))
     }

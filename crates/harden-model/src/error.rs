@@ -37,3 +37,13 @@ pub enum ModelError {
         details: String,
     },
 }
+
+impl ModelError {
+    /// [`ModelError::InvalidConfig`] of the model kind `model`, saying `message`.
+    pub fn invalid(model: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            model,
+            message: message.into(),
+        }
+    }
+}

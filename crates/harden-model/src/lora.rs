@@ -63,10 +63,7 @@ impl LoraSpec {
     /// [`ModelError::InvalidConfig`] for a zero rank or an alpha that is not finite and
     /// positive.
     pub fn check(&self) -> Result<(), ModelError> {
-        let bad = |message: String| ModelError::InvalidConfig {
-            model: "lora",
-            message,
-        };
+        let bad = |message: String| ModelError::invalid("lora", message);
         if self.rank == 0 {
             return Err(bad("lora-rank must be at least 1".to_string()));
         }
@@ -148,9 +145,9 @@ pub fn attach<M: Module>(model: M, spec: &LoraSpec) -> Result<M, ModelError> {
         model = model.unfreeze_group(ParamGroup::from_any_predicates(spec.full.clone()));
     }
     if count(&model).adapted == 0 {
-        return Err(ModelError::InvalidConfig {
-            model: "lora",
-            message: format!(
+        return Err(ModelError::invalid(
+            "lora",
+            format!(
                 "no weight matched the LoRA targets {:?}{}",
                 spec.targets,
                 if spec.convolutions {
@@ -159,7 +156,7 @@ pub fn attach<M: Module>(model: M, spec: &LoraSpec) -> Result<M, ModelError> {
                     " (convolution kernels need --lora-convolutions)"
                 }
             ),
-        });
+        ));
     }
     Ok(model)
 }

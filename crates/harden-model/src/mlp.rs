@@ -32,10 +32,7 @@ impl MlpConfig {
     ///
     /// [`ModelError::InvalidConfig`] naming the zero width.
     pub fn check(&self) -> Result<(), ModelError> {
-        let invalid = |message: String| ModelError::InvalidConfig {
-            model: "mlp",
-            message,
-        };
+        let invalid = |message: String| ModelError::invalid("mlp", message);
         if self.input_size == 0 {
             return Err(invalid("input size must be at least 1".to_string()));
         }

@@ -86,19 +86,19 @@ fn check_sizes(
     params: Option<usize>,
 ) -> Result<(), ModelError> {
     if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
-        return Err(ModelError::InvalidConfig {
+        return Err(ModelError::invalid(
             model,
-            message: format!("{name} must be at least 1"),
-        });
+            format!("{name} must be at least 1"),
+        ));
     }
     match params {
         Some(n) if n <= MAX_PARAMS => Ok(()),
-        _ => Err(ModelError::InvalidConfig {
+        _ => Err(ModelError::invalid(
             model,
-            message: format!(
+            format!(
                 "the sizes make more than {MAX_PARAMS} (2^30) parameters, the most harden builds"
             ),
-        }),
+        )),
     }
 }
 
@@ -137,10 +137,7 @@ impl TextTransformerConfig {
     /// [`ModelError::InvalidConfig`] naming the size that is 0, a `width` that `heads` does not
     /// divide, a dropout outside `[0, 1)`, or more than [`MAX_PARAMS`] parameters.
     pub fn check(&self) -> Result<(), ModelError> {
-        let invalid = |message: String| ModelError::InvalidConfig {
-            model: "text-transformer",
-            message,
-        };
+        let invalid = |message: String| ModelError::invalid("text-transformer", message);
         let per_layer = self
             .width
             .checked_mul(self.width)
