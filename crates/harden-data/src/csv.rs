@@ -40,10 +40,7 @@ fn rows(path: &Path, text: &str) -> Result<Vec<Row>, DataError> {
         .from_reader(text.as_bytes());
     let mut out = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| DataError::Format {
-            path: path.to_path_buf(),
-            message: format!("malformed CSV: {e}"),
-        })?;
+        let record = record.map_err(|e| DataError::format(path, format!("malformed CSV: {e}")))?;
         let line = record.position().map_or(0, |p| p.line() as usize);
         if record.iter().all(str::is_empty) {
             continue;
@@ -110,33 +107,33 @@ pub fn parse_sklearn(path: &Path, text: &str) -> Result<ArrayDataset, DataError>
     let rows = rows(path, text)?;
     let header = &rows[0];
     if !is_sklearn_header(&header.fields) {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: format!(
+        return Err(DataError::format(
+            path,
+            format!(
                 "line {}: expected a header `n_samples,n_features,class names...`, found {:?}",
                 header.line,
                 header.fields.join(",")
             ),
-        });
+        ));
     }
     let n_samples: usize = header.fields[0].parse().unwrap_or(0);
     let n_features: usize = header.fields[1].parse().unwrap_or(0);
     let class_names: Vec<String> = header.fields[2..].to_vec();
     if n_features == 0 {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: "header declares 0 features".to_string(),
-        });
+        return Err(DataError::format(
+            path,
+            "header declares 0 features".to_string(),
+        ));
     }
     let body = &rows[1..];
     if body.len() != n_samples {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: format!(
+        return Err(DataError::format(
+            path,
+            format!(
                 "header declares {n_samples} samples, found {} data rows",
                 body.len()
             ),
-        });
+        ));
     }
     let mut features = Vec::with_capacity(n_samples * n_features);
     let mut labels = Vec::with_capacity(n_samples);
@@ -184,31 +181,31 @@ pub fn parse_plain(
         LabelColumn::Last => width - 1,
         LabelColumn::Named(name) => {
             if !has_header {
-                return Err(DataError::Format {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "label column {name:?} requested but the file has no header line"
-                    ),
-                });
+                return Err(DataError::format(
+                    path,
+                    format!("label column {name:?} requested but the file has no header line"),
+                ));
             }
             rows[0]
                 .fields
                 .iter()
                 .position(|f| f == name)
-                .ok_or_else(|| DataError::Format {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "no column named {name:?} in the header (columns: {})",
-                        rows[0].fields.join(", ")
-                    ),
+                .ok_or_else(|| {
+                    DataError::format(
+                        path,
+                        format!(
+                            "no column named {name:?} in the header (columns: {})",
+                            rows[0].fields.join(", ")
+                        ),
+                    )
                 })?
         }
     };
     if width < 2 {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: "expected at least one feature column and a label column".to_string(),
-        });
+        return Err(DataError::format(
+            path,
+            "expected at least one feature column and a label column".to_string(),
+        ));
     }
     let body = &rows[usize::from(has_header)..];
     if body.is_empty() {
@@ -227,11 +224,9 @@ pub fn parse_plain(
         }
         raw_labels.push(row.fields[label_col].clone());
     }
-    let (labels, class_names) =
-        encode_labels(&raw_labels).map_err(|(i, message)| DataError::Format {
-            path: path.to_path_buf(),
-            message: format!("line {}: {message}", body[i].line),
-        })?;
+    let (labels, class_names) = encode_labels(&raw_labels).map_err(|(i, message)| {
+        DataError::format(path, format!("line {}: {message}", body[i].line))
+    })?;
     ArrayDataset::new(features, vec![n_features], labels, class_names)
 }
 

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong while reading or preparing a dataset.
 ///
@@ -149,4 +149,14 @@ pub enum DataError {
         /// What is wrong, and what was expected.
         message: String,
     },
+}
+
+impl DataError {
+    /// [`DataError::Format`] of the file `path`, saying `message`.
+    pub fn format(path: &Path, message: impl Into<String>) -> Self {
+        Self::Format {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
 }

@@ -49,11 +49,13 @@ pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
 
 /// Interprets `bytes` as UTF-8, naming `path` in the error.
 pub(crate) fn bytes_to_text(path: &Path, bytes: Vec<u8>) -> Result<String, DataError> {
-    String::from_utf8(bytes).map_err(|e| DataError::Format {
-        path: path.to_path_buf(),
-        message: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
+    String::from_utf8(bytes).map_err(|e| {
+        DataError::format(
+            path,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }

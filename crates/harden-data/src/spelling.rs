@@ -239,10 +239,7 @@ impl WordRecognizer {
             path: path.to_path_buf(),
             source,
         })?;
-        let format = |message: String| DataError::Format {
-            path: path.to_path_buf(),
-            message,
-        };
+        let format = |message: String| DataError::format(path, message);
         let words: Self = serde_json::from_slice(&bytes)
             .map_err(|e| format(format!("not a word list ({{\"backoff\": \"pass-through\" or \"neutral\", \"words\": {{word: count}}, \"pairs\": {{\"word word\": count}}}}): {e}")))?;
         let is_word =

@@ -116,10 +116,7 @@ impl TextTokenizer {
     /// [`DataError::Format`] naming `path` when the file cannot be read or parsed, lacks the
     /// special tokens at their ids, or numbers its tokens with gaps.
     pub fn load(path: &Path) -> Result<Self, DataError> {
-        let format = |message: String| DataError::Format {
-            path: path.to_path_buf(),
-            message,
-        };
+        let format = |message: String| DataError::format(path, message);
         // HF tokenizers panics (an `expect`) on some malformed decoder sections instead of
         // returning its error.
         let inner = crate::panics::catch_quietly(|| Tokenizer::from_file(path))

@@ -57,24 +57,23 @@ pub fn parse_columns(
     })?;
     let columns: Vec<&str> = header.split('\t').map(str::trim).collect();
     if columns.len() < 2 {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: format!(
+        return Err(DataError::format(
+            path,
+            format!(
                 "line 1: expected a tab-separated header with a label and a text column, found {header:?}"
             ),
-        });
+        ));
     }
     let find = |wanted: &Option<String>, default: &str, fallback: usize| match wanted {
-        Some(name) => columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| DataError::Format {
-                path: path.to_path_buf(),
-                message: format!(
+        Some(name) => columns.iter().position(|c| c == name).ok_or_else(|| {
+            DataError::format(
+                path,
+                format!(
                     "line 1: no column named {name:?}; the header has {}",
                     columns.join(", ")
                 ),
-            }),
+            )
+        }),
         None => Ok(columns
             .iter()
             .position(|&c| c == default)
@@ -83,10 +82,10 @@ pub fn parse_columns(
     let label_col = find(&columns_wanted.label, "label", 0)?;
     let text_col = find(&columns_wanted.text, "text", columns.len() - 1)?;
     if label_col == text_col {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: "the label and text columns must differ".to_string(),
-        });
+        return Err(DataError::format(
+            path,
+            "the label and text columns must differ".to_string(),
+        ));
     }
     let text_is_last = text_col == columns.len() - 1;
     let mut texts = Vec::new();
@@ -108,10 +107,7 @@ pub fn parse_columns(
         }
         let text = fields[text_col].trim();
         if text.is_empty() {
-            return Err(DataError::Format {
-                path: path.to_path_buf(),
-                message: format!("line {line}: empty text"),
-            });
+            return Err(DataError::format(path, format!("line {line}: empty text")));
         }
         texts.push(text.to_string());
         raw_labels.push(fields[label_col].trim().to_string());
@@ -123,11 +119,9 @@ pub fn parse_columns(
             header_only: true,
         });
     }
-    let (labels, class_names) =
-        encode_labels(&raw_labels).map_err(|(i, message)| DataError::Format {
-            path: path.to_path_buf(),
-            message: format!("line {}: {message}", label_lines[i]),
-        })?;
+    let (labels, class_names) = encode_labels(&raw_labels).map_err(|(i, message)| {
+        DataError::format(path, format!("line {}: {message}", label_lines[i]))
+    })?;
     TextDataset::new(texts, labels, class_names)
 }
 
