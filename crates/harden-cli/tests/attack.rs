@@ -76,7 +76,7 @@ fn attack_writes_idx_inside_the_ball_for_mnist() {
     let data_dir = data.display().to_string();
     train_quietly(
         &run,
-        &[
+        [
             "--dataset",
             "mnist",
             "--data-dir",

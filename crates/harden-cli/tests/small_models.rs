@@ -14,7 +14,7 @@ fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
     let base_s = base.to_str().unwrap();
     train_quietly(
         &lora,
-        &[
+        [
             "--init",
             base_s,
             "--lora-rank",

@@ -26,7 +26,7 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
     let run = dir.path().join("run");
     train_quietly(
         &run,
-        &[
+        [
             "--dataset",
             &dataset,
             "--model",
