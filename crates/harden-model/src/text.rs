@@ -336,6 +336,14 @@ impl TextModelConfig {
         }
     }
 
+    /// Number of logits: the number of classes, or 1 for a binary task with one logit.
+    pub fn num_outputs(&self) -> usize {
+        match self {
+            Self::TextTransformer(c) => c.num_outputs,
+            Self::BagOfEmbeddings(c) => c.num_outputs,
+        }
+    }
+
     /// Checks the sizes.
     ///
     /// # Errors

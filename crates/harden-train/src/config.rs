@@ -244,7 +244,7 @@ impl TrainConfig {
     }
 
     /// The objective at full eps, unchecked.
-    fn objective_config(&self, threat: &ThreatModel) -> ObjectiveConfig {
+    pub(crate) fn objective_config(&self, threat: &ThreatModel) -> ObjectiveConfig {
         let attack = PgdConfig::new(threat.clone(), self.steps, self.step_size())
             .with_restarts(self.restarts);
         match self.objective {
@@ -361,7 +361,7 @@ impl TrainConfig {
 
     /// The models the run reads besides its own fit the objective: a teacher exactly for
     /// `ard` and `rslad`, surrogates exactly for `ensemble-at`, LoRA only from `init`.
-    fn check_models(&self) -> Result<(), TrainError> {
+    pub(crate) fn check_models(&self) -> Result<(), TrainError> {
         let refuse = |name: &'static str, value: String, expected: &'static str| {
             Err(ParamError {
                 name,

@@ -169,6 +169,72 @@ fn embedding_space_objectives_train_and_image_objectives_are_refused() {
     );
 }
 
+/// ARD and RSLAD train a smaller Transformer from a text teacher run: the student reads the
+/// teacher's tokens, learns, and its loss follows the teacher (another teacher, the same
+/// student seed: another loss).
+#[test]
+fn a_smaller_student_distils_from_a_text_teacher() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (robust, plain) = (dir.path().join("robust"), dir.path().join("plain"));
+    let teacher = train_text(&sentiment(&data, ObjectiveKind::Pgd, 3), &options(&robust)).unwrap();
+    train_text(&sentiment(&data, ObjectiveKind::Clean, 1), &options(&plain)).unwrap();
+    let student = |objective, teacher: &Path, epochs| TrainConfig {
+        model: ModelSpec::TextTransformer {
+            width: 16,
+            layers: 1,
+            heads: 2,
+            ff: 32,
+            dropout: 0.1,
+        },
+        teacher: Some(teacher.display().to_string().parse().unwrap()),
+        distill_alpha: 0.9,
+        temperature: 2.0,
+        ..sentiment(&data, objective, epochs)
+    };
+    let mut first_losses = Vec::new();
+    for objective in [ObjectiveKind::Ard, ObjectiveKind::Rslad] {
+        let out = dir.path().join(objective.name());
+        let report = train_text(&student(objective, &robust, 3), &options(&out)).unwrap();
+        let best = &report.epochs[report.best_epoch - 1];
+        assert!(
+            best.valid_accuracy > 0.6,
+            "{objective:?}: {}",
+            best.valid_accuracy
+        );
+        assert!(
+            report.parameters < teacher.parameters,
+            "{}",
+            report.parameters
+        );
+        assert_eq!(
+            std::fs::read(robust.join("tokenizer.json")).unwrap(),
+            std::fs::read(out.join("tokenizer.json")).unwrap()
+        );
+        first_losses.push(report.epochs[0].train_loss);
+    }
+    let other = dir.path().join("ard-plain");
+    let report = train_text(&student(ObjectiveKind::Ard, &plain, 3), &options(&other)).unwrap();
+    assert_ne!(report.epochs[0].train_loss, first_losses[0]);
+
+    // A teacher that reads shorter texts than the student is refused before anything runs.
+    let longer = TrainConfig {
+        text: TextSettings {
+            max_len: 64,
+            ..student(ObjectiveKind::Rslad, &robust, 1).text
+        },
+        ..student(ObjectiveKind::Rslad, &robust, 1)
+    };
+    let err = train_text(&longer, &options(&dir.path().join("longer")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("teacher") && err.contains("--max-len"),
+        "{err}"
+    );
+    assert!(!dir.path().join("longer").exists());
+}
+
 #[test]
 fn lora_on_a_text_run_trains_encoder_adapters_from_its_weights() {
     let Some(data) = data_dir() else { return };

@@ -15,7 +15,7 @@ pub mod summary;
 use burn::tensor::{Bool, Int, Tensor};
 
 pub use char_edit::{CharAttack, CharEdit};
-pub use embedding::{EmbeddingPgd, FreeLb, OneStepL2, freelb_loss};
+pub use embedding::{EmbeddingPgd, FreeLb, OneStepL2, freelb_loss, keep_mask};
 pub use hotflip::HotFlip;
 pub use summary::{TextAttackSummary, TextExample};
 

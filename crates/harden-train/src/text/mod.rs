@@ -1,6 +1,7 @@
 //! Text runs: a WordPiece tokenizer trained on the training split, a text model
-//! ([`TextModel`]), adversarial training in embedding space (PGD, FreeLB) or on character edits
-//! found on the fly (A2T), and an evaluation under the attacks a user can type.
+//! ([`TextModel`]), adversarial training in embedding space (PGD, FreeLB, Miyato's one step,
+//! and the distillation objectives ARD and RSLAD from a text teacher run) or on character
+//! edits found on the fly (A2T), and an evaluation under the attacks a user can type.
 //!
 //! A text run directory holds `config.json`, `tokenizer.json` (HF `tokenizers` format),
 //! `model.json` (the sized model configuration), `model.bpk` (the weights of the best validation
@@ -17,8 +18,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use harden_adversarial::ObjectiveKind;
 use harden_adversarial::text::{CharAttack, HotFlip};
+use harden_adversarial::{Bounds, Norm, Objective, ObjectiveKind, ThreatModel};
 use harden_data::spelling::{Backoff, WordRecognizer};
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelConfig, TextModel, TextModelConfig};
@@ -155,43 +156,35 @@ pub fn check(config: &TrainConfig) -> Result<(), TrainError> {
     HotFlip::new(t.max_flips)?;
     if matches!(
         config.objective,
-        ObjectiveKind::FgsmRs
-            | ObjectiveKind::Trades
-            | ObjectiveKind::Ard
-            | ObjectiveKind::Rslad
-            | ObjectiveKind::EnsembleAt
+        ObjectiveKind::FgsmRs | ObjectiveKind::Trades | ObjectiveKind::EnsembleAt
     ) {
         return Err(ParamError {
             name: "objective",
             value: config.objective.name(),
-            expected: "clean, pgd (on token embeddings), freelb, miyato or a2t for a text model",
+            expected: "clean, pgd (on token embeddings), freelb, miyato, a2t, ard or rslad for a text model",
         }
         .into());
     }
-    if let Some(spec) = &config.lora {
-        if config.init.is_none() {
-            return Err(ParamError {
-                name: "lora-rank",
-                value: spec.rank.to_string(),
-                expected: "adapters on trained weights: give --init RUN",
-            }
-            .into());
-        }
-        spec.check()?;
-    }
-    let others = [
-        ("teacher", config.teacher.is_some()),
-        ("surrogates", !config.surrogates.is_empty()),
-    ];
-    if let Some((name, _)) = others.into_iter().find(|(_, given)| *given) {
-        return Err(ParamError {
-            name,
-            value: "given".to_string(),
-            expected: "nothing for a text run: teachers and surrogates train image and table models",
-        }
-        .into());
-    }
+    config.check_models()?;
+    distillation(config)?;
     Ok(())
+}
+
+/// The `ard` or `rslad` objective of a text run (`None` for the other objectives): its inner
+/// maximisation perturbs each token's embedding inside an L2 ball of radius `eps`, as the
+/// `pgd` objective of text runs does, with steps of `alpha` (default 2.5 eps / steps).
+///
+/// # Errors
+///
+/// [`TrainError::Param`] for an eps, step, weight or temperature out of range.
+pub(crate) fn distillation(config: &TrainConfig) -> Result<Option<Objective>, TrainError> {
+    if !config.objective.distils() {
+        return Ok(None);
+    }
+    let threat = ThreatModel::new(Norm::L2, config.eps)?
+        .with_bounds(Bounds::Unbounded)?
+        .per_token();
+    Ok(Some(config.objective_config(&threat).check()?))
 }
 
 /// The text model `config` asks for, sized for `vocab_size` tokens and `classes` classes.

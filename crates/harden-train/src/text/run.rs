@@ -6,17 +6,19 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use harden_adversarial::loss::{correct, cross_entropy};
-use harden_adversarial::text::{CharAttack, EmbeddingPgd, FreeLb, OneStepL2, freelb_loss};
-use harden_adversarial::{AttackRng, ObjectiveKind};
+use harden_adversarial::text::{
+    CharAttack, EmbeddingPgd, FreeLb, OneStepL2, freelb_loss, keep_mask,
+};
+use harden_adversarial::{AttackRng, ObjectiveKind, Supervision};
 use harden_data::spelling::WordRecognizer;
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
 use harden_model::store::{load_module, save_module};
-use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
+use harden_model::{ModelConfig, TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
-    Embedder, Oracle, TextData, TextEpoch, TextReport, WORDS, check, evaluate_text, model_config,
-    read_text_run,
+    Embedder, Oracle, TextData, TextEpoch, TextReport, TextRunFiles, WORDS, check, distillation,
+    evaluate_text, model_config, read_text_run,
 };
 use crate::loader::mix;
 use crate::report::BURN_VERSION;
@@ -89,6 +91,47 @@ pub(crate) fn accuracy<M: TextClassifier>(
     right as f64 / seqs.len().max(1) as f64
 }
 
+/// The teacher run of `ard` or `rslad`: a text run that classifies the same classes, reads
+/// texts at least as long, and, when the student starts from `start`, tokenises as it does.
+fn read_teacher(
+    path: &std::path::Path,
+    config: &TrainConfig,
+    start: Option<&TextRunFiles>,
+    data: &TextData,
+) -> Result<TextRunFiles, TrainError> {
+    let refuse = |message: String| TrainError::Saved {
+        what: "teacher",
+        path: path.to_path_buf(),
+        message,
+    };
+    let teacher = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
+    let classes = data.train.num_classes();
+    let outputs = ModelConfig::outputs_for_classes(classes);
+    if teacher.model.num_outputs() != outputs {
+        return Err(refuse(format!(
+            "the teacher has {} outputs; a model of the data's {classes} classes has {outputs}",
+            teacher.model.num_outputs()
+        )));
+    }
+    if teacher.config.text.max_len < config.text.max_len {
+        return Err(refuse(format!(
+            "the teacher reads at most {} tokens, the student {} (--max-len)",
+            teacher.config.text.max_len, config.text.max_len
+        )));
+    }
+    if let Some(s) = start {
+        let (a, b) = (&s.tokenizer, &teacher.tokenizer);
+        let same = a.vocab_size() == b.vocab_size()
+            && (0..a.vocab_size() as u32).all(|id| a.token(id) == b.token(id));
+        if !same {
+            return Err(refuse(
+                "the teacher's tokenizer differs from the --init run's; a student reads the tokens its teacher reads".to_string(),
+            ));
+        }
+    }
+    Ok(teacher)
+}
+
 /// Trains the text model `config` describes, writing the run directory `options.out`.
 ///
 /// # Errors
@@ -121,12 +164,18 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         })?),
         None => None,
     };
+    let teacher_run = match &config.teacher {
+        Some(t) => Some(read_teacher(&t.path, config, start.as_ref(), &data)?),
+        None => None,
+    };
     let dir = crate::run_dir::RunDir::create(&options.out, config)?;
     let out = dir.path().to_path_buf();
 
-    let tokenizer = match &start {
-        Some(s) => s.tokenizer.clone(),
-        None => TextTokenizer::train(data.train.texts(), config.text.vocab_size)?,
+    // A student reads the tokens its teacher reads.
+    let tokenizer = match (&start, &teacher_run) {
+        (Some(s), _) => s.tokenizer.clone(),
+        (None, Some(t)) => t.tokenizer.clone(),
+        (None, None) => TextTokenizer::train(data.train.texts(), config.text.vocab_size)?,
     };
     tokenizer.save(&out.join("tokenizer.json"))?;
     // The words of this run's training split; every training text passes through unchanged.
@@ -153,6 +202,11 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     if let Some(spec) = &config.lora {
         model = lora::attach(model, spec)?;
     }
+    let teacher = match &teacher_run {
+        Some(t) => Some(load_module(t.model.init(&device), &[], &t.weights)?),
+        None => None,
+    };
+    let distillation = distillation(config)?;
     let count = lora::count(&model);
     let parameters = count.total - count.adapter;
     let mut optim = optimizer::build(config);
@@ -244,6 +298,39 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
                     };
                     let emb = model.embed(batch.ids);
                     freelb_loss(&Embedder(&model), emb, &deltas, batch.pad, y.clone())
+                }
+                ObjectiveKind::Ard | ObjectiveKind::Rslad => {
+                    let objective = distillation.as_ref().expect("built for ard and rslad");
+                    let teacher = teacher.as_ref().expect("loaded for ard and rslad");
+                    let (ids, pad) = (batch.ids.clone(), batch.pad.clone());
+                    let attack_pad = pad.clone().without_autodiff();
+                    let taught =
+                        teacher.logits_tokens(ids.clone().without_autodiff(), attack_pad.clone());
+                    let attack_model = model.valid();
+                    let attacked =
+                        |e: Tensor<3>| attack_model.logits_embedded(e, attack_pad.clone());
+                    // The objective hands the model its clean and perturbed embeddings as new
+                    // leaves; adding the perturbation to the looked-up embeddings sends the
+                    // gradient on to the embedding table.
+                    let emb = model.embed(ids);
+                    let student = |e: Tensor<3>| {
+                        let delta = (e - emb.clone()).detach();
+                        model.logits_embedded(emb.clone() + delta, pad.clone())
+                    };
+                    let supervision = Supervision {
+                        labels: y.clone(),
+                        teacher: Some(taught),
+                    };
+                    let keep = keep_mask(attack_pad.clone());
+                    let out = objective.loss(
+                        &student,
+                        &attacked,
+                        emb.clone(),
+                        supervision,
+                        Some(keep),
+                        &mut rng,
+                    );
+                    (out.loss, out.logits)
                 }
                 other => unreachable!("{other:?} refused by check"),
             };
