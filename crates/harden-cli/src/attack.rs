@@ -153,6 +153,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
                 eps: Some(args.eps),
                 max_words: None,
                 max_flips: None,
+                surrogate: None,
             },
             &args.device,
             Some(&args.out.join("report.json")),

@@ -54,7 +54,8 @@ pub struct EvalArgs {
     /// the base that run started from.
     #[arg(long)]
     adapters: Option<PathBuf>,
-    /// Weights of a surrogate model for a transfer attack.
+    /// Weights of a surrogate model for a transfer attack; with `--suite text`, a text run
+    /// directory to craft DeepWordBug's edits on.
     #[arg(long)]
     surrogate: Option<PathBuf>,
     /// Architecture of the surrogate (default: --model).
@@ -191,6 +192,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 eps: args.eps,
                 max_words: args.max_words,
                 max_flips: args.max_flips,
+                surrogate: args.surrogate.clone(),
             },
             &args.device,
             args.report.as_deref(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use harden_model::parse_device;
-use harden_train::text::{TextEvaluation, evaluate_text, load_text_run};
+use harden_train::text::{Oracle, TextEvaluation, evaluate_text, load_text_run, transfer_text};
 use serde::Serialize;
 
 /// The JSON report of `harden eval --suite text`.
@@ -55,6 +55,8 @@ pub struct Budget {
     pub max_words: Option<usize>,
     /// Tokens HotFlip may replace per text.
     pub max_flips: Option<usize>,
+    /// A text run to craft DeepWordBug's edits on, for the transfer attack.
+    pub surrogate: Option<PathBuf>,
 }
 
 /// Runs the text suite on the run in `dir`.
@@ -101,7 +103,27 @@ pub fn run(
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
     }
-    let (evaluation, examples) = evaluate_text(&model, &tokenizer, &test, &config, n, &device);
+    let (mut evaluation, mut examples) =
+        evaluate_text(&model, &tokenizer, &test, &config, n, &device);
+    if let Some(dir) = &budget.surrogate {
+        let (s_config, s_tokenizer, s_model) = load_text_run(dir, &device)
+            .with_context(|| format!("--surrogate {}", dir.display()))?;
+        let oracle = |model, tokenizer, max_len| Oracle {
+            model,
+            tokenizer,
+            max_len,
+            device: device.clone(),
+        };
+        let (record, transferred) = transfer_text(
+            &oracle(&model, &tokenizer, config.text.max_len),
+            &oracle(&s_model, &s_tokenizer, s_config.text.max_len),
+            &test,
+            &config,
+            n,
+        );
+        evaluation.attacks.push(record);
+        examples.push(("deepwordbug-transfer".to_string(), transferred));
+    }
     if let Some(path) = examples_path {
         let mut tsv = String::from(
             "attack\tlabel\tclean_correct\tsuccess\twords_changed\tqueries\toriginal\tadversarial\tedits\n",

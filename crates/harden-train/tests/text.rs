@@ -10,7 +10,9 @@ use harden_data::spelling::Backoff;
 use harden_data::testing::data_dir;
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelSpec, TextModel};
-use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, train_text};
+use harden_train::text::{
+    Oracle, TextSettings, evaluate_text, load_text_run, train_text, transfer_text,
+};
 use harden_train::trainer::RunOptions;
 use harden_train::{ObjectiveKind, TrainConfig};
 
@@ -233,6 +235,60 @@ fn a_smaller_student_distils_from_a_text_teacher() {
         "{err}"
     );
     assert!(!dir.path().join("longer").exists());
+}
+
+/// Ensemble AT on text: the character attack runs against the model and a static surrogate
+/// run in turn. Edits transferred from that surrogate break fewer of the model's texts than
+/// edits crafted on the model itself.
+#[test]
+fn ensemble_at_attacks_through_surrogate_runs_and_transfer_is_weaker_than_white_box() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let surrogate = dir.path().join("surrogate");
+    let bag = TrainConfig {
+        model: ModelSpec::BagOfEmbeddings { width: 32 },
+        ..sentiment(&data, ObjectiveKind::Clean, 5)
+    };
+    train_text(&bag, &options(&surrogate)).unwrap();
+    let out = dir.path().join("ensemble");
+    let config = TrainConfig {
+        surrogates: vec![surrogate.display().to_string().parse().unwrap()],
+        ..sentiment(&data, ObjectiveKind::EnsembleAt, 3)
+    };
+    let report = train_text(&config, &options(&out)).unwrap();
+    let best = &report.epochs[report.best_epoch - 1];
+    assert!(best.valid_accuracy > 0.6, "{}", best.valid_accuracy);
+
+    let device = Device::flex();
+    let (config, tokenizer, model, test) = reload(&out, &device);
+    let (s_config, s_tokenizer, s_model) = load_text_run(&surrogate, &device).unwrap();
+    let target = Oracle {
+        model: &model,
+        tokenizer: &tokenizer,
+        max_len: config.text.max_len,
+        device: device.clone(),
+    };
+    let from_bag = Oracle {
+        model: &s_model,
+        tokenizer: &s_tokenizer,
+        max_len: s_config.text.max_len,
+        device: device.clone(),
+    };
+    let (transfer, examples) = transfer_text(&target, &from_bag, &test, &config, 100);
+    let (itself, _) = transfer_text(&target, &target, &test, &config, 100);
+    assert_eq!(examples.len(), 100);
+    assert!(
+        examples
+            .iter()
+            .all(|e| e.words_changed <= config.text.max_words)
+    );
+    assert!(transfer.attack == "deepwordbug-transfer");
+    assert!(
+        transfer.success_rate < itself.success_rate && itself.success_rate > 0.5,
+        "transfer {} vs white-box {}",
+        transfer.success_rate,
+        itself.success_rate
+    );
 }
 
 #[test]

@@ -238,6 +238,25 @@ impl CharAttack {
         example.adversarial = current.join_with(None);
         example
     }
+
+    /// The transfer attack: edits crafted against `surrogate` (as [`attack`](Self::attack)
+    /// does), judged on `target`. `clean_correct` and `success` are the target's: it classified
+    /// `text` as `label` and does not classify the edited text so. `queries` counts the
+    /// surrogate's; the target is asked twice.
+    pub fn transfer(
+        &self,
+        target: &dyn TextOracle,
+        surrogate: &dyn TextOracle,
+        text: &str,
+        label: u32,
+        rng: &mut AttackRng,
+    ) -> TextExample {
+        let mut example = self.attack(surrogate, text, label, rng);
+        let logits = target.logits(&[example.original.clone(), example.adversarial.clone()]);
+        example.clean_correct = text_margin(&logits[0], label) > 0.0;
+        example.success = example.clean_correct && text_margin(&logits[1], label) <= 0.0;
+        example
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +315,37 @@ mod tests {
         let one = CharAttack::new(1, 8).unwrap();
         let ex = one.attack(&Keywords, "a good and great day", 1, &mut rng);
         assert!(!ex.success && ex.words_changed == 1, "{ex:?}");
+    }
+
+    /// Class 1 while "good" appears, whatever else does.
+    struct OnlyGood;
+
+    impl TextOracle for OnlyGood {
+        fn logits(&self, texts: &[String]) -> Vec<Vec<f32>> {
+            let good = |t: &String| t.split_whitespace().any(|w| w == "good");
+            texts
+                .iter()
+                .map(|t| vec![0.5, f32::from(good(t))])
+                .collect()
+        }
+    }
+
+    #[test]
+    fn transferred_edits_are_judged_on_the_target() {
+        let attack = CharAttack::new(1, 8).unwrap();
+        let mut rng = AttackRng::new(2);
+        // Crafted on the keyword model, the one edit breaks "good": the target falls too.
+        let ex = attack.transfer(&OnlyGood, &Keywords, "a good day", 1, &mut rng);
+        assert!(ex.clean_correct && ex.success, "{ex:?}");
+        // Crafted on a model that reads "good" alone, the edit leaves the target its "great".
+        let ex = attack.transfer(&Keywords, &OnlyGood, "a good and great day", 1, &mut rng);
+        assert!(
+            ex.clean_correct && !ex.success && ex.words_changed == 1,
+            "{ex:?}"
+        );
+        // A text the target gets wrong counts as neither correct nor broken.
+        let ex = attack.transfer(&OnlyGood, &Keywords, "a great day", 1, &mut rng);
+        assert!(!ex.clean_correct && !ex.success, "{ex:?}");
     }
 
     #[test]

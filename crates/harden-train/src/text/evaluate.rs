@@ -138,3 +138,33 @@ pub fn evaluate_text<M: TextClassifier>(
         ],
     )
 }
+
+/// The transfer attack on `target`: DeepWordBug's edits crafted against `surrogate` (another
+/// run, with its own tokenizer) on the first `samples` texts of `data`, at the character budget
+/// of `config`, judged on `target` ([`CharAttack::transfer`]). The record is named
+/// `deepwordbug-transfer`; its success rate is the share of the texts `target` classified
+/// correctly that the transferred edits break.
+pub fn transfer_text<M: TextClassifier, S: TextClassifier>(
+    target: &Oracle<'_, M>,
+    surrogate: &Oracle<'_, S>,
+    data: &TextDataset,
+    config: &TrainConfig,
+    samples: usize,
+) -> (TextAttackSummaryRecord, Vec<TextExample>) {
+    let t = &config.text;
+    let n = samples.min(data.len());
+    let chars = CharAttack::new(t.max_words, t.candidates)
+        .expect("checked")
+        .with_word_limit(surrogate.max_len);
+    let mut rng = AttackRng::new(mix(config.seed, 5));
+    let examples: Vec<TextExample> = data.texts()[..n]
+        .iter()
+        .zip(&data.labels()[..n])
+        .map(|(s, &l)| chars.transfer(target, surrogate, s, l, &mut rng))
+        .collect();
+    let record = TextAttackSummaryRecord::new(
+        &TextAttackSummary::of("deepwordbug-transfer", &examples),
+        format!("{} words, crafted on a surrogate", t.max_words),
+    );
+    (record, examples)
+}

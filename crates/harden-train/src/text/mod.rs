@@ -33,7 +33,7 @@ mod report;
 mod run;
 
 pub use adapters::{Embedder, Oracle};
-pub use evaluate::evaluate_text;
+pub use evaluate::{evaluate_text, transfer_text};
 pub use report::{
     EmbeddingRobustness, TextAttackSummaryRecord, TextEpoch, TextEvaluation, TextReport,
 };
@@ -156,12 +156,12 @@ pub fn check(config: &TrainConfig) -> Result<(), TrainError> {
     HotFlip::new(t.max_flips)?;
     if matches!(
         config.objective,
-        ObjectiveKind::FgsmRs | ObjectiveKind::Trades | ObjectiveKind::EnsembleAt
+        ObjectiveKind::FgsmRs | ObjectiveKind::Trades
     ) {
         return Err(ParamError {
             name: "objective",
             value: config.objective.name(),
-            expected: "clean, pgd (on token embeddings), freelb, miyato, a2t, ard or rslad for a text model",
+            expected: "clean, pgd (on token embeddings), freelb, miyato, a2t, ard, rslad or ensemble-at for a text model",
         }
         .into());
     }

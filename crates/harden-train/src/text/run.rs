@@ -7,7 +7,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use harden_adversarial::loss::{correct, cross_entropy};
 use harden_adversarial::text::{
-    CharAttack, EmbeddingPgd, FreeLb, OneStepL2, freelb_loss, keep_mask,
+    CharAttack, EmbeddingPgd, FreeLb, OneStepL2, TextOracle, freelb_loss, keep_mask,
 };
 use harden_adversarial::{AttackRng, ObjectiveKind, Supervision};
 use harden_data::spelling::WordRecognizer;
@@ -18,7 +18,7 @@ use harden_model::{ModelConfig, TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
     Embedder, Oracle, TextData, TextEpoch, TextReport, TextRunFiles, WORDS, check, distillation,
-    evaluate_text, model_config, read_text_run,
+    evaluate_text, load_text_run, model_config, read_text_run,
 };
 use crate::loader::mix;
 use crate::report::BURN_VERSION;
@@ -207,6 +207,27 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         None => None,
     };
     let distillation = distillation(config)?;
+    // Ensemble AT's static surrogates: text runs, each read through its own tokenizer.
+    let surrogate_runs = config
+        .surrogates
+        .iter()
+        .map(|s| {
+            load_text_run(&s.path, &device).map_err(|e| TrainError::Saved {
+                what: "surrogates",
+                path: s.path.clone(),
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let surrogates: Vec<Oracle<'_, TextModel>> = surrogate_runs
+        .iter()
+        .map(|(c, tokenizer, model)| Oracle {
+            model,
+            tokenizer,
+            max_len: c.text.max_len,
+            device: device.clone(),
+        })
+        .collect();
     let count = lora::count(&model);
     let parameters = count.total - count.adapter;
     let mut optim = optimizer::build(config);
@@ -248,19 +269,27 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
             let labels: Vec<u32> = chunk.iter().map(|&i| data.train.labels()[i]).collect();
             let mut seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| train_seqs[i].clone()).collect();
             let mut labels = labels;
-            if config.objective == ObjectiveKind::A2t {
+            if matches!(
+                config.objective,
+                ObjectiveKind::A2t | ObjectiveKind::EnsembleAt
+            ) {
                 // The batch grows by adversarial versions of its first texts, found by the
-                // character attack against the current weights.
+                // character attack against the current weights (A2T), or for ensemble AT
+                // against the model and each surrogate in turn, batch by batch.
                 let attack_model = model.valid();
-                let oracle = Oracle {
+                let own = Oracle {
                     model: &attack_model,
                     tokenizer: &tokenizer,
                     max_len,
                     device: device.clone(),
                 };
+                let source: &dyn TextOracle = match b % (surrogates.len() + 1) {
+                    0 => &own,
+                    k => &surrogates[k - 1],
+                };
                 let n_adv = ((chunk.len() as f64) * config.text.adv_fraction).ceil() as usize;
                 for (k, &i) in chunk.iter().take(n_adv).enumerate() {
-                    let ex = chars.attack(&oracle, &data.train.texts()[i], labels[k], &mut rng);
+                    let ex = chars.attack(source, &data.train.texts()[i], labels[k], &mut rng);
                     seqs.push(tokenizer.encode(&ex.adversarial, max_len));
                     labels.push(labels[k]);
                 }
@@ -268,7 +297,7 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
             let batch = TokenBatch::new(&seqs, &train_device);
             let y = labels_tensor(&labels, &train_device);
             let (loss, logits) = match config.objective {
-                ObjectiveKind::Clean | ObjectiveKind::A2t => {
+                ObjectiveKind::Clean | ObjectiveKind::A2t | ObjectiveKind::EnsembleAt => {
                     let logits = model.logits_tokens(batch.ids, batch.pad);
                     (cross_entropy(logits.clone(), y.clone()).mean(), logits)
                 }
