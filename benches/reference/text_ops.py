@@ -5,25 +5,14 @@ Prints one line per operation: name, median milliseconds over 50 calls, million 
 second (the elements of the operation's input, as criterion's throughput counts them).
 """
 
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from ops import median_ms
+
 BATCH, LEN, WIDTH, FF, HEADS = 32, 128, 64, 128, 4
-
-
-def median_ms(fn, calls=50):
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def report(name, elements, fn):
