@@ -197,6 +197,7 @@ pub fn load_module<M: Module + ModuleDisplay>(
     if !path.is_file() {
         return Err(load_err("no such file".to_string()));
     }
+    // Each store has its own error type; their messages are what the user needs.
     let result = match format {
         WeightsFormat::Burnpack => {
             let mut store = BurnpackStore::from_file(path)
@@ -204,38 +205,33 @@ pub fn load_module<M: Module + ModuleDisplay>(
                 .validate(false)
                 .allow_partial(true)
                 .with_from_adapter(FloatCastAdapter::to(DType::F32));
-            model
-                .load_from(&mut store)
-                .map_err(|e| load_err(e.to_string()))?
+            model.load_from(&mut store).map_err(|e| e.to_string())
         }
         WeightsFormat::PytorchSafetensors => {
-            let mut store = SafetensorsStore::from_file(path)
+            let store = SafetensorsStore::from_file(path)
                 .validate(false)
                 .allow_partial(true)
                 .skip_enum_variants(true)
                 .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)));
-            for (from, to) in prefix_patterns(pytorch_names, false) {
-                store = store.with_key_remapping(from, to);
-            }
-            model
-                .load_from(&mut store)
-                .map_err(|e| load_err(e.to_string()))?
+            let mut store = prefix_patterns(pytorch_names, false)
+                .into_iter()
+                .fold(store, |s, (from, to)| s.with_key_remapping(from, to));
+            model.load_from(&mut store).map_err(|e| e.to_string())
         }
         WeightsFormat::PytorchPickle => {
             // Names stay as written (the Sequential indices are remapped below), so burn-store's
             // renumbering of gaps in indices is turned off.
-            let mut store = PytorchStore::from_file(path)
+            let store = PytorchStore::from_file(path)
                 .validate(false)
                 .allow_partial(true)
                 .map_indices_contiguous(false);
-            for (from, to) in prefix_patterns(pytorch_names, false) {
-                store = store.with_key_remapping(from, to);
-            }
-            model
-                .load_from(&mut store)
-                .map_err(|e| load_err(e.to_string()))?
+            let mut store = prefix_patterns(pytorch_names, false)
+                .into_iter()
+                .fold(store, |s, (from, to)| s.with_key_remapping(from, to));
+            model.load_from(&mut store).map_err(|e| e.to_string())
         }
-    };
+    }
+    .map_err(load_err)?;
     check_applied(path, &result)?;
     check_values(path, &model)?;
     Ok(model)
