@@ -110,31 +110,32 @@ fn a_config_file_sets_defaults_that_flags_override_and_json_is_one_object_per_li
 #[test]
 fn common_mistakes_are_one_line_errors_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let bad_toml = dir.path().join("bad.toml");
-    std::fs::write(&bad_toml, "epoch = 3\n").unwrap();
+    let rows: String = (0..20).map(|i| format!("{i},{},yes\n", 2 * i)).collect();
+    // The files the cases read, by name in the test's folder.
+    let files = [
+        ("bad.toml", "epoch = 3\n".to_string()),
+        (
+            "huge-cnn.toml",
+            "model = { kind = \"small-cnn\", channels = [100000, 100000] }\n".to_string(),
+        ),
+        ("one-class.csv", format!("a,b,label\n{rows}")),
+        // Twenty samples of class 0 and one of class 1: training could never see class 1.
+        (
+            "lone-class.csv",
+            format!("a,b,label\n{}7,7,1\n", rows.replace("yes", "0")),
+        ),
+        (
+            "stray-label.csv",
+            "a,b,label\n1,2,0\n3,4,1\n5,6,-1\n".to_string(),
+        ),
+        ("header-only.csv", "a,b,label\n".to_string()),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
     let existing = dir.path().join("existing");
     std::fs::create_dir_all(&existing).unwrap();
     std::fs::write(existing.join("notes.txt"), "mine").unwrap();
-    let huge_cnn = dir.path().join("huge-cnn.toml");
-    std::fs::write(
-        &huge_cnn,
-        "model = { kind = \"small-cnn\", channels = [100000, 100000] }\n",
-    )
-    .unwrap();
-    let one_class = dir.path().join("one-class.csv");
-    let rows: String = (0..20).map(|i| format!("{i},{},yes\n", 2 * i)).collect();
-    std::fs::write(&one_class, format!("a,b,label\n{rows}")).unwrap();
-    // Twenty samples of class 0 and one of class 1: training could never see class 1.
-    let lone_class = dir.path().join("lone-class.csv");
-    std::fs::write(
-        &lone_class,
-        format!("a,b,label\n{}", rows.replace("yes", "0") + "7,7,1\n"),
-    )
-    .unwrap();
-    let stray_label = dir.path().join("stray-label.csv");
-    std::fs::write(&stray_label, "a,b,label\n1,2,0\n3,4,1\n5,6,-1\n").unwrap();
-    let header_only = dir.path().join("header-only.csv");
-    std::fs::write(&header_only, "a,b,label\n").unwrap();
     // Each case: the arguments after `train`, split at spaces, with `{dir}` the test's folder.
     let cases = [
         (
