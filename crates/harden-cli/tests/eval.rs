@@ -8,6 +8,13 @@ use harden_model::store::{self, WeightsFormat};
 use harden_model::{MlpConfig, ModelConfig};
 use predicates::str::contains;
 
+/// `harden SUBCOMMAND` for the 16-unit MLP of `weights()`.
+fn mlp_16(subcommand: &str) -> assert_cmd::Command {
+    let mut command = harden();
+    command.arg(subcommand).args(MLP_16);
+    command
+}
+
 /// Writes an untrained digits MLP 64-16-10 in both formats; returns the folder.
 fn weights() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -29,9 +36,7 @@ fn eval_writes_a_json_report_and_a_plot() {
     let dir = weights();
     let report = dir.path().join("report.json");
     let plot = dir.path().join("curve.svg");
-    harden()
-        .arg("eval")
-        .args(MLP_16)
+    mlp_16("eval")
         .args("--dataset digits --device flex".split(' '))
         .args("--attack pgd --steps 5 --restarts 2 --step-size 0.02 --eps-list 0,0.05,0.1 --samples 100".split(' '))
         .arg(dir.path().join("m.safetensors"))
@@ -72,9 +77,7 @@ fn eval_writes_a_json_report_and_a_plot() {
 fn eval_prints_json_to_stdout_with_the_standard_suite() {
     let dir = weights();
     let v = stdout_json(
-        harden()
-            .arg("eval")
-            .args(MLP_16)
+        mlp_16("eval")
             .args("--device flex --eps 0.1 --samples 20".split(' '))
             .arg(dir.path().join("m.bpk")),
     );
@@ -152,9 +155,7 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
     let dir = weights();
     let bpk = dir.path().join("m.bpk");
     let out = dir.path().join("converted.safetensors");
-    harden()
-        .arg("export")
-        .args(MLP_16)
+    mlp_16("export")
         .args(["--format", "safetensors", "--out"])
         .arg(&out)
         .arg(&bpk)
@@ -162,9 +163,7 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
         .success();
     let eval = |file: &std::path::Path| {
         let v = stdout_json(
-            harden()
-                .arg("eval")
-                .args(MLP_16)
+            mlp_16("eval")
                 .args("--device flex --attack fgsm --eps 0.1".split(' '))
                 .arg(file),
         );
@@ -175,19 +174,11 @@ fn export_converts_between_formats_and_the_result_evaluates_the_same() {
     };
     assert_eq!(eval(&bpk), eval(&out));
     assert_user_error(
-        harden()
-            .arg("export")
-            .args(MLP_16)
-            .args(["--format", "onnx"])
-            .arg(&bpk),
+        mlp_16("export").args(["--format", "onnx"]).arg(&bpk),
         "expected safetensors or bpk",
     );
     assert_user_error(
-        harden()
-            .arg("export")
-            .args(MLP_16)
-            .args(["--format", "bpk"])
-            .arg(&bpk),
+        mlp_16("export").args(["--format", "bpk"]).arg(&bpk),
         "would overwrite",
     );
 }
