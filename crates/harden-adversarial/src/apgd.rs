@@ -16,7 +16,7 @@ use crate::attack::{
     per_sample_shape, zero_non_finite,
 };
 use crate::best::{Best, select};
-use crate::error::{ParamError, RESTARTS, STEPS, check_count};
+use crate::error::{ParamError, check_search};
 use crate::loss::{cross_entropy, margin, predictions};
 use crate::{AttackRng, Differentiable, ThreatModel};
 
@@ -69,9 +69,7 @@ impl ApgdConfig {
     ///
     /// [`ParamError`] for zero steps or restarts, or an invalid threat model.
     pub fn check(mut self) -> Result<Apgd, ParamError> {
-        self.threat = self.threat.checked()?;
-        check_count("steps", self.steps, STEPS)?;
-        check_count("restarts", self.restarts, RESTARTS)?;
+        self.threat = check_search(self.threat, self.steps, self.restarts)?;
         Ok(Apgd { config: self })
     }
 }

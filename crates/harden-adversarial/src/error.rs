@@ -108,6 +108,23 @@ limits! {
     EDITS = 10000, "each edit is searched over the whole text";
 }
 
+/// The settings every iterative attack shares: a valid threat model, and `steps` and
+/// `restarts` within [`STEPS`] and [`RESTARTS`]. Returns the checked threat model.
+///
+/// # Errors
+///
+/// [`ParamError`] naming the first invalid setting.
+pub fn check_search(
+    threat: crate::ThreatModel,
+    steps: usize,
+    restarts: usize,
+) -> Result<crate::ThreatModel, ParamError> {
+    let threat = threat.checked()?;
+    check_count("steps", steps, STEPS)?;
+    check_count("restarts", restarts, RESTARTS)?;
+    Ok(threat)
+}
+
 /// `value` must be in `1..=limit.max`.
 ///
 /// # Errors

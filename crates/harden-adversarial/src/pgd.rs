@@ -15,9 +15,7 @@ use crate::attack::{
     AttackOutput, GradientCheck, builtin_attack, check_gradient, loss_and_gradient, zero_non_finite,
 };
 use crate::best::Best;
-use crate::error::{
-    ParamError, RESTARTS, STEPS, check_count, check_finite_non_negative, check_finite_positive,
-};
+use crate::error::{ParamError, check_finite_non_negative, check_finite_positive, check_search};
 use crate::loss::{cross_entropy, predictions};
 use crate::{AttackRng, Differentiable, ThreatModel};
 
@@ -128,9 +126,7 @@ impl PgdConfig {
     /// positive (with eps = 0, where the attack returns the clean input, a step of 0 is
     /// allowed), or an invalid threat model.
     pub fn check(mut self) -> Result<Pgd, ParamError> {
-        self.threat = self.threat.checked()?;
-        check_count("steps", self.steps, STEPS)?;
-        check_count("restarts", self.restarts, RESTARTS)?;
+        self.threat = check_search(self.threat, self.steps, self.restarts)?;
         if self.threat.eps() == 0.0 {
             // Nothing to search: FGSM's step (eps itself) may be 0 too.
             check_finite_non_negative("step size", self.step_size)?;

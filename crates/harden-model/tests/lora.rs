@@ -56,18 +56,23 @@ fn train_a_little(mut model: Model, device: &Device) -> Model {
     model
 }
 
+/// Adapters of rank `rank` (alpha twice the rank) on every matrix and convolution kernel.
+fn every_weight(rank: usize) -> LoraSpec {
+    LoraSpec {
+        rank,
+        alpha: 2.0 * rank as f64,
+        convolutions: true,
+        ..LoraSpec::default()
+    }
+}
+
 #[test]
 fn adapters_train_and_the_base_stays_bit_identical() {
     let device = Device::flex().autodiff();
     device.seed(3);
     let base = small_cnn(&device);
     let before = tensors(&base);
-    let spec = LoraSpec {
-        rank: 2,
-        alpha: 4.0,
-        convolutions: true,
-        ..LoraSpec::default()
-    };
+    let spec = every_weight(2);
     let model = lora::attach(base, &spec).unwrap();
     let count = lora::count(&model);
     assert_eq!(count.adapted, 4, "two kernels and two matrices");
@@ -127,12 +132,7 @@ fn merged_saved_and_exported_adapters_agree() {
     let device = Device::flex().autodiff();
     device.seed(5);
     let base = small_cnn(&device);
-    let spec = LoraSpec {
-        rank: 3,
-        alpha: 6.0,
-        convolutions: true,
-        ..LoraSpec::default()
-    };
+    let spec = every_weight(3);
     let trained = train_a_little(lora::attach(base.clone(), &spec).unwrap(), &device);
     let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Default, &device.clone())
         .without_autodiff();
