@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use harden_adversarial::text::TextOracle;
 use harden_model::parse_device;
 use harden_train::text::{Oracle, TextEvaluation, evaluate_text, load_text_run, transfer_text};
 use serde::Serialize;
@@ -114,13 +115,24 @@ pub fn run(
             max_len,
             device: device.clone(),
         };
-        let (record, transferred) = transfer_text(
-            &oracle(&model, &tokenizer, config.text.max_len),
-            &oracle(&s_model, &s_tokenizer, s_config.text.max_len),
-            &test,
-            &config,
-            n,
+        let (target, surrogate) = (
+            oracle(&model, &tokenizer, config.text.max_len),
+            oracle(&s_model, &s_tokenizer, s_config.text.max_len),
         );
+        let probe = [test.texts()[0].clone()];
+        let widths = (
+            target.logits(&probe)[0].len(),
+            surrogate.logits(&probe)[0].len(),
+        );
+        if widths.0 != widths.1 {
+            bail!(
+                "--surrogate {}: it has {} outputs, the model {}; a surrogate classifies the same classes",
+                dir.display(),
+                widths.1,
+                widths.0
+            );
+        }
+        let (record, transferred) = transfer_text(&target, &surrogate, &test, &config, n);
         evaluation.attacks.push(record);
         examples.push(("deepwordbug-transfer".to_string(), transferred));
     }

@@ -57,6 +57,56 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
     assert_eq!(names, ["deepwordbug", "hotflip"]);
     assert_eq!(report["evaluation"]["samples"], 40);
 
+    // The transfer attack: DeepWordBug crafted on a surrogate run (here the run itself, so it
+    // succeeds as often as the white-box attack does on the texts it breaks).
+    let report = stdout_json(
+        harden()
+            .args("eval --suite text --samples 40 --device flex --surrogate".split(' '))
+            .arg(&run)
+            .arg(&run),
+    );
+    let transfer = &report["evaluation"]["attacks"][2];
+    assert_eq!(transfer["attack"], "deepwordbug-transfer");
+    assert!(
+        transfer["success_rate"].as_f64().unwrap() > 0.5,
+        "{transfer}"
+    );
+    // A surrogate of other classes is refused by eval and by ensemble AT, naming it.
+    let three = dir.path().join("three.tsv");
+    let rows: Vec<String> = (0..90)
+        .map(|i| format!("{}\tsentence number {i}", i % 3))
+        .collect();
+    std::fs::write(&three, format!("label\ttext\n{}\n", rows.join("\n"))).unwrap();
+    let three_run = dir.path().join("three");
+    let three_set = format!("tsv:{}", three.display());
+    let bag = [
+        "--model",
+        "bag-of-embeddings",
+        "--epochs",
+        "1",
+        "--vocab-size",
+        "200",
+    ];
+    train_quietly(&three_run, [&["--dataset", &three_set][..], &bag].concat());
+    assert_user_error(
+        harden()
+            .args("eval --suite text --device flex --surrogate".split(' '))
+            .arg(&three_run)
+            .arg(&run),
+        "it has 3 outputs, the model 1",
+    );
+    assert_user_error(
+        harden()
+            .args(["train", "--dataset", &dataset, "--objective", "ensemble-at"])
+            .args(bag)
+            .arg("--surrogates")
+            .arg(&three_run)
+            .arg("--out")
+            .arg(dir.path().join("ensemble")),
+        "it has 3 outputs; a model of the data's 2 classes has 1",
+    );
+    assert!(!dir.path().join("ensemble").exists());
+
     let out = dir.path().join("adv");
     harden()
         .arg("attack")

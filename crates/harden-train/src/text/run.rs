@@ -18,7 +18,7 @@ use harden_model::{ModelConfig, TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
     Embedder, Oracle, TextData, TextEpoch, TextReport, TextRunFiles, WORDS, check, distillation,
-    evaluate_text, load_text_run, model_config, read_text_run,
+    evaluate_text, model_config, read_text_run,
 };
 use crate::loader::mix;
 use crate::report::BURN_VERSION;
@@ -105,14 +105,7 @@ fn read_teacher(
         message,
     };
     let teacher = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
-    let classes = data.train.num_classes();
-    let outputs = ModelConfig::outputs_for_classes(classes);
-    if teacher.model.num_outputs() != outputs {
-        return Err(refuse(format!(
-            "the teacher has {} outputs; a model of the data's {classes} classes has {outputs}",
-            teacher.model.num_outputs()
-        )));
-    }
+    same_classes(&teacher, data).map_err(refuse)?;
     if teacher.config.text.max_len < config.text.max_len {
         return Err(refuse(format!(
             "the teacher reads at most {} tokens, the student {} (--max-len)",
@@ -130,6 +123,39 @@ fn read_teacher(
         }
     }
     Ok(teacher)
+}
+
+/// Whether the text run `run` classifies the classes of `data`: as many outputs as a model of
+/// the data's classes has.
+fn same_classes(run: &TextRunFiles, data: &TextData) -> Result<(), String> {
+    let classes = data.train.num_classes();
+    let outputs = ModelConfig::outputs_for_classes(classes);
+    if run.model.num_outputs() == outputs {
+        Ok(())
+    } else {
+        Err(format!(
+            "it has {} outputs; a model of the data's {classes} classes has {outputs}",
+            run.model.num_outputs()
+        ))
+    }
+}
+
+/// A static surrogate of text ensemble AT: a text run of the data's classes, loaded on
+/// `device` with its own tokenizer.
+fn read_surrogate(
+    path: &std::path::Path,
+    data: &TextData,
+    device: &Device,
+) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
+    let refuse = |message: String| TrainError::Saved {
+        what: "surrogates",
+        path: path.to_path_buf(),
+        message,
+    };
+    let run = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
+    same_classes(&run, data).map_err(refuse)?;
+    let model = load_module(run.model.init(device), &[], &run.weights)?;
+    Ok((run.config, run.tokenizer, model))
 }
 
 /// Trains the text model `config` describes, writing the run directory `options.out`.
@@ -168,6 +194,12 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         Some(t) => Some(read_teacher(&t.path, config, start.as_ref(), &data)?),
         None => None,
     };
+    // Ensemble AT's static surrogates: text runs, each read through its own tokenizer.
+    let surrogate_runs = config
+        .surrogates
+        .iter()
+        .map(|s| read_surrogate(&s.path, &data, &device))
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = crate::run_dir::RunDir::create(&options.out, config)?;
     let out = dir.path().to_path_buf();
 
@@ -207,18 +239,6 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         None => None,
     };
     let distillation = distillation(config)?;
-    // Ensemble AT's static surrogates: text runs, each read through its own tokenizer.
-    let surrogate_runs = config
-        .surrogates
-        .iter()
-        .map(|s| {
-            load_text_run(&s.path, &device).map_err(|e| TrainError::Saved {
-                what: "surrogates",
-                path: s.path.clone(),
-                message: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let surrogates: Vec<Oracle<'_, TextModel>> = surrogate_runs
         .iter()
         .map(|(c, tokenizer, model)| Oracle {
