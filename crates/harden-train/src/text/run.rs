@@ -91,21 +91,40 @@ pub(crate) fn accuracy<M: TextClassifier>(
     right as f64 / seqs.len().max(1) as f64
 }
 
-/// The teacher run of `ard` or `rslad`: a text run that classifies the same classes, reads
-/// texts at least as long, and, when the student starts from `start`, tokenises as it does.
+/// The text run `path` that a run reads besides its own (`what`: `teacher` or `surrogates`),
+/// and a function that turns a message into the error naming it. The run must classify the
+/// classes of `data`: as many outputs as a model of the data's classes has.
+fn read_companion(
+    what: &'static str,
+    path: &std::path::Path,
+    data: &TextData,
+) -> Result<(TextRunFiles, impl Fn(String) -> TrainError), TrainError> {
+    let refuse = move |message: String| TrainError::Saved {
+        what,
+        path: path.to_path_buf(),
+        message,
+    };
+    let run = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
+    let classes = data.train.num_classes();
+    let outputs = ModelConfig::outputs_for_classes(classes);
+    if run.model.num_outputs() != outputs {
+        return Err(refuse(format!(
+            "it has {} outputs; a model of the data's {classes} classes has {outputs}",
+            run.model.num_outputs()
+        )));
+    }
+    Ok((run, refuse))
+}
+
+/// The teacher run of `ard` or `rslad` ([`read_companion`]), which must also read texts at
+/// least as long as the student and, when the student starts from `start`, tokenise as it does.
 fn read_teacher(
     path: &std::path::Path,
     config: &TrainConfig,
     start: Option<&TextRunFiles>,
     data: &TextData,
 ) -> Result<TextRunFiles, TrainError> {
-    let refuse = |message: String| TrainError::Saved {
-        what: "teacher",
-        path: path.to_path_buf(),
-        message,
-    };
-    let teacher = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
-    same_classes(&teacher, data).map_err(refuse)?;
+    let (teacher, refuse) = read_companion("teacher", path, data)?;
     if teacher.config.text.max_len < config.text.max_len {
         return Err(refuse(format!(
             "the teacher reads at most {} tokens, the student {} (--max-len)",
@@ -125,35 +144,14 @@ fn read_teacher(
     Ok(teacher)
 }
 
-/// Whether the text run `run` classifies the classes of `data`: as many outputs as a model of
-/// the data's classes has.
-fn same_classes(run: &TextRunFiles, data: &TextData) -> Result<(), String> {
-    let classes = data.train.num_classes();
-    let outputs = ModelConfig::outputs_for_classes(classes);
-    if run.model.num_outputs() == outputs {
-        Ok(())
-    } else {
-        Err(format!(
-            "it has {} outputs; a model of the data's {classes} classes has {outputs}",
-            run.model.num_outputs()
-        ))
-    }
-}
-
-/// A static surrogate of text ensemble AT: a text run of the data's classes, loaded on
-/// `device` with its own tokenizer.
+/// A static surrogate of text ensemble AT ([`read_companion`]), loaded on `device` with its
+/// own tokenizer.
 fn read_surrogate(
     path: &std::path::Path,
     data: &TextData,
     device: &Device,
 ) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
-    let refuse = |message: String| TrainError::Saved {
-        what: "surrogates",
-        path: path.to_path_buf(),
-        message,
-    };
-    let run = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
-    same_classes(&run, data).map_err(refuse)?;
+    let (run, _) = read_companion("surrogates", path, data)?;
     let model = load_module(run.model.init(device), &[], &run.weights)?;
     Ok((run.config, run.tokenizer, model))
 }
