@@ -199,7 +199,8 @@ pub struct TrainArgs {
     /// LoRA: train these weights in full instead (paths containing one of these, e.g. fc2).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, help_heading = "Small models", requires = "lora_rank")]
     lora_full: Option<Vec<String>>,
-    /// The teacher of --objective ard or rslad: a run directory, ARCH:FILE or a weights file.
+    /// The teacher of --objective ard or rslad: a run directory, ARCH:FILE or a weights file
+    /// (a text run directory for text data).
     #[arg(long, help_heading = "Small models")]
     teacher: Option<SavedModel>,
     /// ARD: weight of the distillation term, the rest on clean cross-entropy [default: 1].
@@ -209,7 +210,7 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true, help_heading = "Small models")]
     temperature: Option<f64>,
     /// The static models of --objective ensemble-at, comma-separated (run directories,
-    /// ARCH:FILE or weights files).
+    /// ARCH:FILE or weights files; text run directories for text data).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set, help_heading = "Small models")]
     surrogates: Option<Vec<SavedModel>>,
     /// Device: auto, flex, ndarray, wgpu or wgpu:N, cuda or cuda:N, cpu.
