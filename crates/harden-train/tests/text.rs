@@ -199,6 +199,7 @@ fn a_smaller_student_distils_from_a_text_teacher() {
         let out = dir.path().join(objective.name());
         let report = train_text(&student(objective, &robust, 3), &options(&out)).unwrap();
         let best = &report.epochs[report.best_epoch - 1];
+        eprintln!("{objective:?}: validation accuracy {}", best.valid_accuracy);
         assert!(
             best.valid_accuracy > 0.6,
             "{objective:?}: {}",
@@ -257,6 +258,7 @@ fn ensemble_at_attacks_through_surrogate_runs_and_transfer_is_weaker_than_white_
     };
     let report = train_text(&config, &options(&out)).unwrap();
     let best = &report.epochs[report.best_epoch - 1];
+    eprintln!("ensemble AT: validation accuracy {}", best.valid_accuracy);
     assert!(best.valid_accuracy > 0.6, "{}", best.valid_accuracy);
 
     let device = Device::flex();
@@ -283,6 +285,10 @@ fn ensemble_at_attacks_through_surrogate_runs_and_transfer_is_weaker_than_white_
             .all(|e| e.words_changed <= config.text.max_words)
     );
     assert!(transfer.attack == "deepwordbug-transfer");
+    eprintln!(
+        "transfer success {} vs white-box {}",
+        transfer.success_rate, itself.success_rate
+    );
     assert!(
         transfer.success_rate < itself.success_rate && itself.success_rate > 0.5,
         "transfer {} vs white-box {}",
