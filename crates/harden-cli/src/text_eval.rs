@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use harden_adversarial::text::TextOracle;
 use harden_model::parse_device;
-use harden_train::text::{Oracle, TextEvaluation, evaluate_text, load_text_run, transfer_text};
+use harden_train::text::{
+    Oracle, TextEvaluation, evaluate_text, load_companion, load_text_run, transfer_text,
+};
 use serde::Serialize;
 
 /// The JSON report of `harden eval --suite text`.
@@ -107,8 +108,8 @@ pub fn run(
     let (mut evaluation, mut examples) =
         evaluate_text(&model, &tokenizer, &test, &config, n, &device);
     if let Some(dir) = &budget.surrogate {
-        let (s_config, s_tokenizer, s_model) = load_text_run(dir, &device)
-            .with_context(|| format!("--surrogate {}", dir.display()))?;
+        let (s_config, s_tokenizer, s_model) =
+            load_companion("--surrogate", dir, test.num_classes(), &device)?;
         let oracle = |model, tokenizer, max_len| Oracle {
             model,
             tokenizer,
@@ -119,19 +120,6 @@ pub fn run(
             oracle(&model, &tokenizer, config.text.max_len),
             oracle(&s_model, &s_tokenizer, s_config.text.max_len),
         );
-        let probe = [test.texts()[0].clone()];
-        let widths = (
-            target.logits(&probe)[0].len(),
-            surrogate.logits(&probe)[0].len(),
-        );
-        if widths.0 != widths.1 {
-            bail!(
-                "--surrogate {}: it has {} outputs, the model {}; a surrogate classifies the same classes",
-                dir.display(),
-                widths.1,
-                widths.0
-            );
-        }
         let (record, transferred) = transfer_text(&target, &surrogate, &test, &config, n);
         evaluation.attacks.push(record);
         examples.push(("deepwordbug-transfer".to_string(), transferred));

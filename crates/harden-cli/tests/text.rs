@@ -93,7 +93,10 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
             .args("eval --suite text --device flex --surrogate".split(' '))
             .arg(&three_run)
             .arg(&run),
-        "it has 3 outputs, the model 1",
+        &format!(
+            "--surrogate {}: it has 3 outputs; a model of the data's 2 classes has 1",
+            three_run.display()
+        ),
     );
     assert_user_error(
         harden()

@@ -204,6 +204,50 @@ pub fn model_config(
     )?)
 }
 
+/// The text run `path` that another run or evaluation reads besides its own model (`what`
+/// names it in errors: `teacher`, `surrogates`, `--surrogate`), and a function that turns a
+/// message into the error naming it. The run must classify `classes` classes: as many
+/// outputs as a model of that many classes has.
+pub(crate) fn read_companion(
+    what: &'static str,
+    path: &Path,
+    classes: usize,
+) -> Result<(TextRunFiles, impl Fn(String) -> TrainError), TrainError> {
+    let refuse = move |message: String| TrainError::Saved {
+        what,
+        path: path.to_path_buf(),
+        message,
+    };
+    let run = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
+    let outputs = ModelConfig::outputs_for_classes(classes);
+    if run.model.num_outputs() != outputs {
+        return Err(refuse(format!(
+            "it has {} outputs; a model of the data's {classes} classes has {outputs}",
+            run.model.num_outputs()
+        )));
+    }
+    Ok((run, refuse))
+}
+
+/// A text run read as [`read_companion`] does (a surrogate for ensemble AT or for the
+/// transfer attack), with its configuration, its own tokenizer and its best weights on
+/// `device`.
+///
+/// # Errors
+///
+/// [`TrainError::Saved`] naming `what` and `path` when it is not a text run or classifies
+/// another number of classes than `classes`; the store's errors for unreadable weights.
+pub fn load_companion(
+    what: &'static str,
+    path: &Path,
+    classes: usize,
+    device: &Device,
+) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
+    let (run, _) = read_companion(what, path, classes)?;
+    let model = harden_model::store::load_module(run.model.init(device), &[], &run.weights)?;
+    Ok((run.config, run.tokenizer, model))
+}
+
 /// A trained text run read back: its configuration, tokenizer and best weights on `device`.
 ///
 /// # Errors

@@ -14,11 +14,11 @@ use harden_data::spelling::WordRecognizer;
 use harden_data::split::shuffled_indices;
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
 use harden_model::store::{load_module, save_module};
-use harden_model::{ModelConfig, TextClassifier, TextModel, WeightsFormat, lora};
+use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
     Embedder, Oracle, TextData, TextEpoch, TextReport, TextRunFiles, WORDS, check, distillation,
-    evaluate_text, model_config, read_text_run,
+    evaluate_text, load_companion, model_config, read_companion, read_text_run,
 };
 use crate::loader::mix;
 use crate::report::BURN_VERSION;
@@ -91,40 +91,17 @@ pub(crate) fn accuracy<M: TextClassifier>(
     right as f64 / seqs.len().max(1) as f64
 }
 
-/// The text run `path` that a run reads besides its own (`what`: `teacher` or `surrogates`),
-/// and a function that turns a message into the error naming it. The run must classify the
-/// classes of `data`: as many outputs as a model of the data's classes has.
-fn read_companion(
-    what: &'static str,
-    path: &std::path::Path,
-    data: &TextData,
-) -> Result<(TextRunFiles, impl Fn(String) -> TrainError), TrainError> {
-    let refuse = move |message: String| TrainError::Saved {
-        what,
-        path: path.to_path_buf(),
-        message,
-    };
-    let run = read_text_run(path).map_err(|e| refuse(e.to_string()))?;
-    let classes = data.train.num_classes();
-    let outputs = ModelConfig::outputs_for_classes(classes);
-    if run.model.num_outputs() != outputs {
-        return Err(refuse(format!(
-            "it has {} outputs; a model of the data's {classes} classes has {outputs}",
-            run.model.num_outputs()
-        )));
-    }
-    Ok((run, refuse))
-}
-
-/// The teacher run of `ard` or `rslad` ([`read_companion`]), which must also read texts at
-/// least as long as the student and, when the student starts from `start`, tokenise as it does.
+/// The teacher run of `ard` or `rslad` ([`read_companion`]) and its model on `device`; the
+/// teacher must also read texts at least as long as the student and, when the student starts
+/// from `start`, tokenise as it does.
 fn read_teacher(
     path: &std::path::Path,
     config: &TrainConfig,
     start: Option<&TextRunFiles>,
     data: &TextData,
-) -> Result<TextRunFiles, TrainError> {
-    let (teacher, refuse) = read_companion("teacher", path, data)?;
+    device: &Device,
+) -> Result<(TextRunFiles, TextModel), TrainError> {
+    let (teacher, refuse) = read_companion("teacher", path, data.train.num_classes())?;
     if teacher.config.text.max_len < config.text.max_len {
         return Err(refuse(format!(
             "the teacher reads at most {} tokens, the student {} (--max-len)",
@@ -141,19 +118,8 @@ fn read_teacher(
             ));
         }
     }
-    Ok(teacher)
-}
-
-/// A static surrogate of text ensemble AT ([`read_companion`]), loaded on `device` with its
-/// own tokenizer.
-fn read_surrogate(
-    path: &std::path::Path,
-    data: &TextData,
-    device: &Device,
-) -> Result<(TrainConfig, TextTokenizer, TextModel), TrainError> {
-    let (run, _) = read_companion("surrogates", path, data)?;
-    let model = load_module(run.model.init(device), &[], &run.weights)?;
-    Ok((run.config, run.tokenizer, model))
+    let model = load_module(teacher.model.init(device), &[], &teacher.weights)?;
+    Ok((teacher, model))
 }
 
 /// Trains the text model `config` describes, writing the run directory `options.out`.
@@ -188,15 +154,19 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
         })?),
         None => None,
     };
-    let teacher_run = match &config.teacher {
-        Some(t) => Some(read_teacher(&t.path, config, start.as_ref(), &data)?),
-        None => None,
+    let (teacher_run, teacher) = match &config.teacher {
+        Some(t) => {
+            let (run, model) = read_teacher(&t.path, config, start.as_ref(), &data, &device)?;
+            (Some(run), Some(model))
+        }
+        None => (None, None),
     };
     // Ensemble AT's static surrogates: text runs, each read through its own tokenizer.
+    let classes = data.train.num_classes();
     let surrogate_runs = config
         .surrogates
         .iter()
-        .map(|s| read_surrogate(&s.path, &data, &device))
+        .map(|s| load_companion("surrogates", &s.path, classes, &device))
         .collect::<Result<Vec<_>, _>>()?;
     let dir = crate::run_dir::RunDir::create(&options.out, config)?;
     let out = dir.path().to_path_buf();
@@ -232,10 +202,6 @@ pub fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextRepo
     if let Some(spec) = &config.lora {
         model = lora::attach(model, spec)?;
     }
-    let teacher = match &teacher_run {
-        Some(t) => Some(load_module(t.model.init(&device), &[], &t.weights)?),
-        None => None,
-    };
     let distillation = distillation(config)?;
     let surrogates: Vec<Oracle<'_, TextModel>> = surrogate_runs
         .iter()
