@@ -120,10 +120,7 @@ pub fn parse_sklearn(path: &Path, text: &str) -> Result<ArrayDataset, DataError>
     let n_features: usize = header.fields[1].parse().unwrap_or(0);
     let class_names: Vec<String> = header.fields[2..].to_vec();
     if n_features == 0 {
-        return Err(DataError::format(
-            path,
-            "header declares 0 features".to_string(),
-        ));
+        return Err(DataError::format(path, "header declares 0 features"));
     }
     let body = &rows[1..];
     if body.len() != n_samples {
@@ -204,7 +201,7 @@ pub fn parse_plain(
     if width < 2 {
         return Err(DataError::format(
             path,
-            "expected at least one feature column and a label column".to_string(),
+            "expected at least one feature column and a label column",
         ));
     }
     let body = &rows[usize::from(has_header)..];

@@ -84,7 +84,7 @@ pub fn parse_columns(
     if label_col == text_col {
         return Err(DataError::format(
             path,
-            "the label and text columns must differ".to_string(),
+            "the label and text columns must differ",
         ));
     }
     let text_is_last = text_col == columns.len() - 1;

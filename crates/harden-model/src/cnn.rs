@@ -30,7 +30,7 @@ fn check_input(
     if num_classes == 0 {
         return Err(ModelError::invalid(
             model,
-            "number of classes must be at least 1".to_string(),
+            "number of classes must be at least 1",
         ));
     }
     Ok(())
