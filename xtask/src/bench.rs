@@ -25,7 +25,7 @@ pub struct Options {
     pub runs: usize,
     pub threads: usize,
     pub devices: Vec<String>,
-    /// Backend features to build (default: the benches crate's defaults).
+    /// Backend features to build (default: those of `devices`, see [`Options::features`]).
     pub features: Option<String>,
     /// The workloads to run (default: all of [`WORKLOADS`]).
     pub workloads: Vec<String>,
@@ -38,9 +38,7 @@ impl Options {
             eval_samples: 1000,
             runs: 3,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            devices: ["flex", "ndarray", "wgpu", "cuda"]
-                .map(String::from)
-                .to_vec(),
+            devices: ["flex", "ndarray", "wgpu"].map(String::from).to_vec(),
             features: None,
             workloads: WORKLOADS.map(String::from).to_vec(),
         };
@@ -73,7 +71,7 @@ impl Options {
                     }
                 }
                 other => bail!(
-                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu,cuda] [--features flex,ndarray,...] [--workloads fgsm-rs-epoch,pgd10-epoch,...]"
+                    "unknown flag {other}; usage: cargo xtask bench [--quick] [--samples N] [--eval-samples N] [--runs N] [--threads N] [--devices flex,ndarray,wgpu[,cuda]] [--features flex,wgpu,...] [--workloads fgsm-rs-epoch,pgd10-epoch,...]"
                 ),
             }
         }
@@ -82,7 +80,27 @@ impl Options {
         }
         Ok(o)
     }
+
+    /// The backend features the workload binary is built with: `--features` as given, else
+    /// `flex` (the baseline every ratio is taken to) and the backend of each of `--devices`,
+    /// so comparing backends needs no flag beyond the devices.
+    pub fn features(&self) -> String {
+        if let Some(features) = &self.features {
+            return features.clone();
+        }
+        let mut features = vec!["flex"];
+        for device in &self.devices {
+            let backend = device.split(':').next().unwrap_or_default();
+            if BACKENDS.contains(&backend) && !features.contains(&backend) {
+                features.push(backend);
+            }
+        }
+        features.join(",")
+    }
 }
+
+/// The benches crate's backend features, each named after its backend.
+const BACKENDS: [&str; 5] = ["flex", "ndarray", "wgpu", "cuda", "cpu"];
 
 fn data_dir(root: &Path) -> PathBuf {
     std::env::var_os("HARDEN_DATA_DIR").map_or_else(|| root.join("../shared/data"), PathBuf::from)
@@ -164,9 +182,8 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
         "--bin",
         "workload",
     ];
-    if let Some(features) = &o.features {
-        build.extend(["--no-default-features", "--features", features.as_str()]);
-    }
+    let features = o.features();
+    build.extend(["--no-default-features", "--features", features.as_str()]);
     eprintln!("$ cargo {}", build.join(" "));
     let status = Command::new(cargo).args(&build).status()?;
     if !status.success() {
@@ -409,4 +426,29 @@ fn chart(path: &Path, report: &Value) -> Result<()> {
     }))?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &str) -> Options {
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        Options::parse(&args).unwrap()
+    }
+
+    #[test]
+    fn the_devices_compared_decide_the_features_built() {
+        assert_eq!(options("").features(), "flex,ndarray,wgpu");
+        assert_eq!(options("--devices flex").features(), "flex");
+        assert_eq!(
+            options("--devices wgpu:1,cuda:0,wgpu").features(),
+            "flex,wgpu,cuda"
+        );
+        assert_eq!(options("--devices ndarray,auto").features(), "flex,ndarray");
+        assert_eq!(
+            options("--devices flex,wgpu --features flex,ndarray").features(),
+            "flex,ndarray"
+        );
+    }
 }

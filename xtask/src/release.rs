@@ -3,7 +3,9 @@
 //! Refuses a dirty tree, requires a `## [<version>]` entry in `CHANGELOG.md`, runs the CI
 //! checks, sets the version in the one place every crate reads it (`[workspace.package]` and
 //! the `harden-*` entries of `[workspace.dependencies]`), then packages the crates in
-//! dependency order: `cargo package` (a dry run) or, with `--publish`, `cargo publish`.
+//! dependency order: `cargo package` (a dry run) or, with `--publish`, `cargo publish`. Last it
+//! builds the binary's release archives (CPU and wgpu, each with its checksum) as
+//! `cargo xtask dist` does, in `target/dist-archives`.
 
 use std::path::Path;
 use std::process::Command;
@@ -109,7 +111,7 @@ pub fn run(root: &Path, cargo: &str, args: &[String], ci: impl Fn() -> Result<()
                 bail!("cargo publish -p {krate} failed");
             }
         }
-        return Ok(());
+        return archives(root, cargo);
     }
     // One invocation packages interdependent workspace crates against each other.
     command
@@ -125,6 +127,16 @@ pub fn run(root: &Path, cargo: &str, args: &[String], ci: impl Fn() -> Result<()
         "packaged {} (dry run; --publish uploads)",
         CRATES.join(", ")
     );
+    archives(root, cargo)
+}
+
+/// The release archives of every variant, in `target/dist-archives`.
+fn archives(root: &Path, cargo: &str) -> Result<()> {
+    let written = crate::dist::run(root, cargo, &crate::dist::Options::parse(&[])?)?;
+    eprintln!("release archives, each with its .sha256:");
+    for archive in written {
+        eprintln!("  {}", archive.display());
+    }
     Ok(())
 }
 

@@ -134,6 +134,8 @@ fn predictions_of<const D: usize>(
 
 /// Runs `harden attack`.
 pub fn run(args: &AttackArgs) -> Result<()> {
+    // The device first: a backend this build lacks is refused before any file is read.
+    let device = parse_device(&args.device).context("--device")?;
     if args.model_file.is_dir()
         && harden_train::run_config(&args.model_file).is_ok_and(|c| c.dataset.is_text())
     {
@@ -155,7 +157,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
                 max_flips: None,
                 surrogate: None,
             },
-            &args.device,
+            &device,
             Some(&args.out.join("report.json")),
             Some(&args.out.join("examples.tsv")),
         );
@@ -183,7 +185,6 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     let test = &test;
     let source = &weights.dataset;
     let n = args.samples.min(test.len());
-    let device = parse_device(&args.device).context("--device")?;
     let (_, model) = weights.load(test, &device)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
 

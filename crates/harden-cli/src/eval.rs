@@ -184,6 +184,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.batch_size,
         harden_adversarial::error::BATCH,
     )?;
+    // The device first: a backend this build lacks is refused before any file is read.
+    let device = parse_device(&args.device).context("--device")?;
     if args.suite.as_deref() == Some("text") {
         return crate::text_eval::run(
             &args.model_file,
@@ -194,7 +196,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 max_flips: args.max_flips,
                 surrogate: args.surrogate.clone(),
             },
-            &args.device,
+            &device,
             args.report.as_deref(),
             args.examples.as_deref(),
         );
@@ -240,7 +242,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             test.len()
         );
     }
-    let device = parse_device(&args.device).context("--device")?;
     let (config, model) = weights.load(&test, &device)?;
     let model = match &args.adapters {
         Some(run) => with_adapters(model, run)?,

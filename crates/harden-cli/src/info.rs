@@ -73,6 +73,10 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     let report = json!({
         "harden": env!("CARGO_PKG_VERSION"),
         "backends": device::compiled_backends(),
+        "backends_not_compiled": device::missing_backends()
+            .into_iter()
+            .map(|name| json!({"name": name, "feature": name}))
+            .collect::<Vec<_>>(),
         "devices": devices,
         "data_dir": data_dir,
         "datasets": datasets,
@@ -97,6 +101,16 @@ fn print_text(r: &serde_json::Value) {
         .map(s)
         .collect();
     println!("\nbackends compiled in: {}", backends.join(", "));
+    let missing: Vec<String> = r["backends_not_compiled"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| format!("{} (feature `{}`)", s(&b["name"]), s(&b["feature"])))
+        .collect();
+    if !missing.is_empty() {
+        println!("not compiled in: {}", missing.join(", "));
+        println!("  add one with: cargo build --release -p harden-cli --features NAME");
+    }
     println!("devices:");
     for d in r["devices"].as_array().into_iter().flatten() {
         if d["ok"].as_bool() == Some(true) {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use harden_model::parse_device;
+use burn::tensor::Device;
 use harden_train::text::{
     Oracle, TextEvaluation, evaluate_text, load_companion, load_text_run, transfer_text,
 };
@@ -65,7 +65,7 @@ pub struct Budget {
 pub fn run(
     dir: &Path,
     budget: &Budget,
-    device: &str,
+    device: &Device,
     report_path: Option<&Path>,
     examples_path: Option<&Path>,
 ) -> Result<()> {
@@ -80,8 +80,7 @@ pub fn run(
             dir.display()
         );
     }
-    let device = parse_device(device).context("--device")?;
-    let (mut config, tokenizer, model) = load_text_run(dir, &device)?;
+    let (mut config, tokenizer, model) = load_text_run(dir, device)?;
     if let Some(e) = budget.eps {
         if !(e.is_finite() && e > 0.0) {
             bail!("invalid --eps {e}: expected a positive number (the per-token L2 radius)");
@@ -106,10 +105,10 @@ pub fn run(
         bail!("invalid --samples 0: expected at least 1");
     }
     let (mut evaluation, mut examples) =
-        evaluate_text(&model, &tokenizer, &test, &config, n, &device);
+        evaluate_text(&model, &tokenizer, &test, &config, n, device);
     if let Some(dir) = &budget.surrogate {
         let (s_config, s_tokenizer, s_model) =
-            load_companion("--surrogate", dir, test.num_classes(), &device)?;
+            load_companion("--surrogate", dir, test.num_classes(), device)?;
         let oracle = |model, tokenizer, max_len| Oracle {
             model,
             tokenizer,
@@ -152,7 +151,7 @@ pub fn run(
         run: dir.to_path_buf(),
         dataset: config.dataset.to_string(),
         split: "test",
-        device: harden_model::device::describe(&device),
+        device: harden_model::device::describe(device),
         evaluation,
     };
     let json = serde_json::to_string_pretty(&report)?;

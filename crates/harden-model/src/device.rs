@@ -28,7 +28,7 @@ pub enum DeviceError {
     },
     /// The backend exists but this build of harden does not include it.
     #[error(
-        "device {name:?} is not compiled into this build (enable the cargo feature `{feature}`); compiled in: {available}"
+        "device {name:?} is not compiled into this build: rebuild with the cargo feature `{feature}` (`--features {feature}`); compiled in: {available}"
     )]
     NotCompiled {
         /// The name given.
@@ -50,25 +50,33 @@ pub enum DeviceError {
     },
 }
 
+/// Every backend harden knows, in `auto`'s order of preference, with whether this build has
+/// it. Each backend's cargo feature has the backend's name, in every harden crate.
+const BACKENDS: [(&str, bool); 5] = [
+    ("cuda", cfg!(feature = "cuda")),
+    ("wgpu", cfg!(feature = "wgpu")),
+    ("flex", cfg!(feature = "flex")),
+    ("ndarray", cfg!(feature = "ndarray")),
+    ("cpu", cfg!(feature = "cpu")),
+];
+
 /// The backends compiled into this build, in `auto`'s order of preference.
 pub fn compiled_backends() -> Vec<&'static str> {
-    let mut backends = Vec::new();
-    if cfg!(feature = "cuda") {
-        backends.push("cuda");
-    }
-    if cfg!(feature = "wgpu") {
-        backends.push("wgpu");
-    }
-    if cfg!(feature = "flex") {
-        backends.push("flex");
-    }
-    if cfg!(feature = "ndarray") {
-        backends.push("ndarray");
-    }
-    if cfg!(feature = "cpu") {
-        backends.push("cpu");
-    }
-    backends
+    BACKENDS
+        .iter()
+        .filter(|(_, compiled)| *compiled)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// The backends this build lacks, each also the name of the cargo feature that adds it
+/// (`cargo build --release -p harden-cli --features wgpu`).
+pub fn missing_backends() -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|(_, compiled)| !*compiled)
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 fn available() -> String {
@@ -353,16 +361,22 @@ mod tests {
     }
 
     #[test]
-    fn backends_not_compiled_in_say_so_and_list_what_is() {
-        for (name, compiled) in [
-            ("cpu", cfg!(feature = "cpu")),
-            ("cuda", cfg!(feature = "cuda")),
-        ] {
-            if !compiled {
-                let msg = parse_device(name).unwrap_err().to_string();
+    fn backends_not_compiled_in_name_the_feature_that_adds_them() {
+        let missing = missing_backends();
+        assert_eq!(missing.len() + compiled_backends().len(), BACKENDS.len());
+        for name in missing {
+            for spelled in [name.to_string(), format!("{name}:1"), format!(" {name} ")] {
+                if name != "wgpu" && name != "cuda" && spelled.contains(':') {
+                    continue;
+                }
+                let err = parse_device(&spelled).unwrap_err();
+                let msg = err.to_string();
                 assert!(
-                    msg.contains("not compiled") && msg.contains(&available()),
-                    "{msg}"
+                    matches!(err, DeviceError::NotCompiled { feature, .. } if feature == name)
+                        && msg.contains(&format!("--features {name}"))
+                        && msg.contains(&available())
+                        && !msg.contains('\n'),
+                    "{spelled}: {msg}"
                 );
             }
         }
