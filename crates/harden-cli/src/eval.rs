@@ -9,12 +9,12 @@ use harden_adversarial::suite::{
 };
 use harden_adversarial::{ApgdConfig, ApgdLoss, Differentiable, Suite, ThreatModel, Transfer};
 use harden_data::Batches;
-use harden_model::{Model, ModelConfig, ModelKind, lora, parse_device};
+use harden_model::{Model, ModelConfig, ModelKind, parse_device};
 use serde::Serialize;
 
 use crate::attack_flags::AttackFlags;
 use crate::kinds::Kind;
-use crate::weights_args::{WeightsArgs, load_model, model_spec};
+use crate::weights_args::{WeightsArgs, load_model, model_spec, with_adapters};
 
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
@@ -163,19 +163,6 @@ fn evaluate_rank<const D: usize>(
         )?)
     };
     Ok((evaluation, curve))
-}
-
-/// `model` with the adapters of the LoRA run `run` attached and loaded.
-fn with_adapters(model: Model, run: &std::path::Path) -> Result<Model> {
-    let config = harden_train::run_config(run).context("--adapters")?;
-    let Some(spec) = config.lora else {
-        bail!(
-            "--adapters {}: not a LoRA run (its config.json has no lora settings)",
-            run.display()
-        );
-    };
-    let model = lora::attach(model, &spec).context("--adapters")?;
-    lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {

@@ -9,6 +9,7 @@ mod info;
 mod kinds;
 mod output;
 mod plot;
+mod predict;
 mod text_eval;
 mod train;
 mod weights_args;
@@ -34,6 +35,9 @@ enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Convert weights between burnpack (.bpk) and PyTorch-layout safetensors.
     Export(export::ExportArgs),
+    /// Classify new inputs (texts, table rows, images) with a trained model, from files or as
+    /// a JSON-lines service on standard input.
+    Predict(Box<predict::PredictArgs>),
     /// Train a model on adversarial examples (default: PGD training of an MLP on the embedded
     /// digits, well under a minute on two cores).
     Train(Box<train::TrainArgs>),
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Train(args) => train::run(&args),
     };
     match result {

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::Device;
 use harden_data::source::{DatasetSource, default_data_dir};
 use harden_data::{ArrayDataset, MinMaxScaler};
-use harden_model::{Model, ModelConfig, ModelKind, ModelSpec, store};
+use harden_model::{Model, ModelConfig, ModelKind, ModelSpec, lora, store};
 use harden_train::run_config;
 
 use crate::kinds::Kind;
@@ -123,4 +124,22 @@ pub fn load_model(
         .context("--model")?;
     let model = store::load(config.init(device), file)?;
     Ok((config, model))
+}
+
+/// `model` with the adapters of the LoRA run `run` attached and loaded: the weights are the
+/// base that run started from. Works for any model (image, table, text).
+///
+/// # Errors
+///
+/// "--adapters RUN: ..." when `run` is not a LoRA run or its adapters do not fit `model`.
+pub fn with_adapters<M: Module + ModuleDisplay>(model: M, run: &Path) -> Result<M> {
+    let config = run_config(run).context("--adapters")?;
+    let Some(spec) = config.lora else {
+        bail!(
+            "--adapters {}: not a LoRA run (its config.json has no lora settings)",
+            run.display()
+        );
+    };
+    let model = lora::attach(model, &spec).context("--adapters")?;
+    lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")
 }

@@ -24,7 +24,7 @@
 //! `InferenceStep`, for inputs of any layout), [`schedule::LrSchedule`] (an `LrScheduler`),
 //! [`recorder::EpochRecorder`] (the `EarlyStoppingStrategy` that records each epoch and stops
 //! on catastrophic overfitting), [`checkpoint::AtomicCheckpointer`] and
-//! [`progress::ProgressRenderer`].
+//! [`progress::ProgressRenderer`]. [`predict`] classifies new inputs with a trained model.
 
 pub mod checkpoint;
 pub mod config;
@@ -34,6 +34,7 @@ pub mod learner;
 pub mod loader;
 pub mod metric;
 pub mod optimizer;
+pub mod predict;
 pub mod progress;
 pub mod recorder;
 pub mod report;
