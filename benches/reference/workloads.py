@@ -1,6 +1,6 @@
 """PyTorch reference for `cargo xtask bench`: the same workloads as harden's `workload` binary.
 
-Usage: python3 workloads.py <fgsm-rs-epoch|pgd10-epoch|standard-eval|text-clean-epoch|text-freelb-epoch> <samples> <threads> <data_dir>
+Usage: python3 workloads.py <fgsm-rs-epoch|pgd10-epoch|standard-eval|predict-mnist|predict-text|text-clean-epoch|text-freelb-epoch> <samples> <threads> <data_dir>
 Prints one JSON line in the schema of harden's workload binary. Needs torch (CPU is enough);
 standard-eval also needs torchattacks (its AutoAttack, standard version), the text workloads
 HF tokenizers.
@@ -80,6 +80,9 @@ def main():
     if workload.startswith("text-"):
         text_epoch(workload, threads, data_dir)
         return
+    if workload == "predict-text":
+        predict_text(threads)
+        return
     images = read_idx(f"{data_dir}/mnist/train-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
     labels = read_idx(f"{data_dir}/mnist/train-labels-idx1-ubyte.gz").long()
     test_x = read_idx(f"{data_dir}/mnist/t10k-images-idx3-ubyte.gz").float().div(255).unsqueeze(1)
@@ -87,6 +90,9 @@ def main():
     model = small_cnn()
     if workload == "standard-eval":
         standard_eval(model, images, labels, test_x, test_y, samples, threads)
+        return
+    if workload == "predict-mnist":
+        predict_mnist(model, test_x, test_y, samples, threads)
         return
     order = torch.randperm(len(images))[:samples]
     losses, seconds = train_epoch(model, images, labels, order, workload)
@@ -259,6 +265,63 @@ def standard_eval(model, images, labels, test_x, test_y, samples, threads):
         "weights": source,
     }
     report("standard-eval", threads, samples, seconds, checks)
+
+
+def predict_mnist(model, test_x, test_y, samples, threads):
+    """The forward pass `harden predict` times: the weights harden's `predict-mnist` run saved
+    to `HARDEN_BENCH_WEIGHTS` on the first `samples` test images, in batches of 64, classes and
+    softmax probabilities."""
+    weights = os.environ.get("HARDEN_BENCH_WEIGHTS")
+    if not (weights and os.path.exists(weights)):
+        print(json.dumps({"workload": "predict-mnist", "skipped": "needs harden's weights"}))
+        return
+    from safetensors.torch import load_file
+    model.load_state_dict(load_file(weights))
+    model.eval()
+    x, y = test_x[:samples], test_y[:samples]
+    classes, probabilities = [], []
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(x), 64):
+            logits = model(x[i : i + 64])
+            classes.append(logits.argmax(1))
+            probabilities.append(F.softmax(logits, 1))
+    classes = torch.cat(classes)
+    seconds = time.perf_counter() - start
+    acc = (classes == y).float().mean().item()
+    report("predict-mnist", threads, len(x), seconds, {
+        "clean_accuracy": acc, "accuracy_above_chance": acc > 0.2})
+
+
+def predict_text(threads):
+    """The text Transformer's prediction path on the texts harden's `predict-text` run wrote
+    beside `HARDEN_BENCH_WEIGHTS`, tokenised with its tokenizer (truncated at 128 tokens), in
+    batches of 64: tokenisation, forward pass and softmax timed. The weights are this
+    architecture's initial ones: the same work as harden's trained weights."""
+    from tokenizers import Tokenizer
+    weights = os.environ.get("HARDEN_BENCH_WEIGHTS", "")
+    folder = os.path.dirname(weights)
+    tok_path = os.path.join(folder, "predict-text-tokenizer.json")
+    texts_path = os.path.join(folder, "predict-text-texts.txt")
+    if not (os.path.exists(tok_path) and os.path.exists(texts_path)):
+        print(json.dumps({"workload": "predict-text", "skipped": "needs harden's tokenizer and texts"}))
+        return
+    tok = Tokenizer.from_file(tok_path)
+    tok.enable_truncation(128)
+    with open(texts_path, encoding="utf-8") as f:
+        texts = f.read().splitlines()
+    model = TextTransformer(tok.get_vocab_size())
+    model.eval()
+    answers = 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(texts), 64):
+            seqs = [e.ids or [1] for e in tok.encode_batch(texts[i : i + 64], add_special_tokens=False)]
+            ids, pad = pad_batch(seqs)
+            logits = model.forward_embedded(model.tokens(ids), pad)
+            answers += len(F.softmax(logits, 1))
+    seconds = time.perf_counter() - start
+    report("predict-text", threads, len(texts), seconds, {"answers": answers == len(texts)})
 
 
 def report(workload, threads, samples, seconds, checks):

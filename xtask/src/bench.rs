@@ -10,10 +10,12 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-const WORKLOADS: [&str; 5] = [
+const WORKLOADS: [&str; 7] = [
     "fgsm-rs-epoch",
     "pgd10-epoch",
     "standard-eval",
+    "predict-mnist",
+    "predict-text",
     "text-clean-epoch",
     "text-freelb-epoch",
 ];
@@ -206,10 +208,11 @@ pub fn run(root: &Path, cargo: &str, o: &Options) -> Result<()> {
     let mut results = Vec::new();
     let mut reference = Vec::new();
     for workload in o.workloads.iter().map(String::as_str) {
-        let samples = if workload == "standard-eval" {
-            o.eval_samples
-        } else {
-            o.samples
+        let samples = match workload {
+            "standard-eval" => o.eval_samples,
+            // The whole MNIST test split, as `harden predict` on its IDX file reads it.
+            "predict-mnist" => 10_000,
+            _ => o.samples,
         };
         // Runs interleaved (each device, then PyTorch, run after run), so a change of the
         // machine's load falls on both sides of a ratio.

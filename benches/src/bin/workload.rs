@@ -4,7 +4,7 @@
 //! starts from a fresh process and its peak resident memory is its own.
 //!
 //! ```sh
-//! workload <fgsm-rs-epoch|pgd10-epoch|standard-eval|text-clean-epoch|text-freelb-epoch> <device> <samples>
+//! workload <fgsm-rs-epoch|pgd10-epoch|standard-eval|predict-mnist|predict-text|text-clean-epoch|text-freelb-epoch> <device> <samples>
 //! ```
 
 use std::time::Instant;
@@ -19,6 +19,7 @@ use harden_data::source::DatasetSource;
 use harden_data::split::shuffled_indices;
 use harden_data::{ArrayDataset, Batches, RankBatches};
 use harden_model::{Model, SmallCnnConfig, parse_device};
+use harden_train::predict::{predict_samples, predict_texts};
 use serde_json::json;
 
 const BATCH: usize = 100;
@@ -92,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [workload, device_name, samples] = <[String; 3]>::try_from(args).map_err(
-        |_| "usage: workload <fgsm-rs-epoch|pgd10-epoch|standard-eval|text-clean-epoch|text-freelb-epoch> <device> <samples>",
+        |_| "usage: workload <fgsm-rs-epoch|pgd10-epoch|standard-eval|predict-mnist|predict-text|text-clean-epoch|text-freelb-epoch> <device> <samples>",
     )?;
     let n: usize = samples.parse()?;
     let device = parse_device(&device_name)?;
@@ -105,6 +106,9 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     if let Some(objective) = workload.strip_prefix("text-") {
         return text_epoch(&workload, objective, &device_name, &device, &data_dir);
+    }
+    if workload == "predict-text" {
+        return predict_text(&device_name, &device, &data_dir);
     }
     let splits = DatasetSource::Mnist.load(&data_dir)?;
     let (train, test) = (splits.train, splits.test);
@@ -146,14 +150,7 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "standard-eval" => {
             // The model under test: one FGSM-RS epoch (not timed), evaluated at eps 0.1.
             let (model, _, _) = train_epoch(&fgsm_rs, &train, 10_000.min(train.len()), &device);
-            // The weights, for the PyTorch reference to attack the same model.
-            if let Some(path) = std::env::var_os("HARDEN_BENCH_WEIGHTS") {
-                harden_model::store::save(
-                    &model,
-                    std::path::Path::new(&path),
-                    harden_model::store::WeightsFormat::PytorchSafetensors,
-                )?;
-            }
+            save_weights(&model)?;
             let m = n.min(test.len());
             let indices: Vec<usize> = (0..m).collect();
             let data = batches(&test, &indices, 250, &device);
@@ -175,9 +172,51 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             );
             (seconds, m)
         }
+        "predict-mnist" => {
+            // The model: one FGSM-RS epoch (not timed); its weights for the PyTorch reference.
+            let (model, _, _) = train_epoch(&fgsm_rs, &train, 10_000.min(train.len()), &device);
+            save_weights(&model)?;
+            let m = n.min(test.len());
+            let values = &test.features()[..m * test.sample_len()];
+            // `harden predict`'s path: batches of its default 64, classes and probabilities
+            // back on the host.
+            let started = Instant::now();
+            let answers = predict_samples(&model, test.sample_shape(), values, 64, &device);
+            let seconds = started.elapsed().as_secs_f64();
+            let right = answers
+                .iter()
+                .zip(test.labels())
+                .filter(|(a, l)| a.class == **l as usize)
+                .count();
+            let acc = right as f64 / m as f64;
+            checks.insert("clean_accuracy".into(), json!(acc));
+            checks.insert("accuracy_above_chance".into(), json!(acc > 0.2));
+            checks.insert(
+                "probabilities_sum_to_one".into(),
+                json!(
+                    answers
+                        .iter()
+                        .all(|a| { (a.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4 })
+                ),
+            );
+            (seconds, m)
+        }
         other => return Err(format!("unknown workload {other:?}").into()),
     };
     print_result(&workload, &device_name, &device, processed, seconds, checks);
+    Ok(())
+}
+
+/// Saves `model` to `HARDEN_BENCH_WEIGHTS` (PyTorch-layout safetensors), when set, for the
+/// PyTorch reference to run the same weights.
+fn save_weights(model: &Model) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(path) = std::env::var_os("HARDEN_BENCH_WEIGHTS") {
+        harden_model::store::save(
+            model,
+            std::path::Path::new(&path),
+            harden_model::store::WeightsFormat::PytorchSafetensors,
+        )?;
+    }
     Ok(())
 }
 
@@ -262,6 +301,86 @@ fn text_epoch(
         device,
         report.train_samples,
         epoch.seconds,
+        checks,
+    );
+    Ok(())
+}
+
+/// `harden predict`'s path on the sentiment sentences' test split (600 texts): the default
+/// `text-transformer` trained one clean epoch (not timed), then every test text tokenised
+/// (truncated at 128 tokens) and classified in batches of 64. The tokenizer and the texts are
+/// written beside `HARDEN_BENCH_WEIGHTS` for the PyTorch reference.
+fn predict_text(
+    device_name: &str,
+    device: &Device,
+    data_dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use harden_train::text::{TextSettings, load_text_run};
+    use harden_train::{ObjectiveKind, RunOptions, TrainConfig, train_text};
+    let run_dir =
+        std::env::temp_dir().join(format!("harden-bench-predict-text-{}", std::process::id()));
+    let config = TrainConfig {
+        dataset: DatasetSource::Tsv(data_dir.join("text/sentiment-labelled-sentences/all.tsv")),
+        model: harden_model::ModelSpec::from(harden_model::ModelKind::TextTransformer),
+        objective: ObjectiveKind::Clean,
+        epochs: 1,
+        batch_size: 32,
+        eps: 0.0,
+        eval_samples: Some(10),
+        text: TextSettings {
+            valid_attack_texts: 0,
+            ..TextSettings::default()
+        },
+        ..TrainConfig::default()
+    };
+    let trained = train_text(&config, &RunOptions::quiet(run_dir.clone(), device.clone()))
+        .map_err(|e| e.to_string())
+        .and_then(|_| load_text_run(&run_dir, device).map_err(|e| e.to_string()));
+    if let (Ok(_), Some(weights)) = (&trained, std::env::var_os("HARDEN_BENCH_WEIGHTS")) {
+        let weights = std::path::Path::new(&weights);
+        std::fs::copy(
+            run_dir.join("tokenizer.json"),
+            weights.with_file_name("predict-text-tokenizer.json"),
+        )?;
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let (config, tokenizer, model) = trained?;
+    let (_, test) = config.dataset.load_text_columns(&config.text.columns)?;
+    if let Some(weights) = std::env::var_os("HARDEN_BENCH_WEIGHTS") {
+        let texts = test.texts().join("\n") + "\n";
+        std::fs::write(
+            std::path::Path::new(&weights).with_file_name("predict-text-texts.txt"),
+            texts,
+        )?;
+    }
+    let started = Instant::now();
+    let answers = predict_texts(
+        &model,
+        &tokenizer,
+        config.text.max_len,
+        test.texts(),
+        64,
+        device,
+    );
+    device.sync()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let right = answers
+        .iter()
+        .zip(test.labels())
+        .filter(|(a, l)| a.class == **l as usize)
+        .count();
+    let mut checks = serde_json::Map::new();
+    checks.insert(
+        "clean_accuracy".into(),
+        json!(right as f64 / test.len() as f64),
+    );
+    checks.insert("answers".into(), json!(answers.len() == test.len()));
+    print_result(
+        "predict-text",
+        device_name,
+        device,
+        test.len(),
+        seconds,
         checks,
     );
     Ok(())
