@@ -649,3 +649,118 @@ fn bad_text_inputs_name_their_line() {
     // A text run reads its own dataset's settings; the image flags are refused.
     assert_user_error(predict(&run).args(["--model", "mlp"]), "the text run");
 }
+
+/// A LoRA run predicts with its merged weights, and its base with `--adapters` gives the same
+/// classes; without the adapters the base answers otherwise. Image run here; the text run's
+/// adapters are checked in `adapters_of_a_text_run_apply_too`.
+#[test]
+fn adapters_apply_over_their_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    let lora = dir.path().join("lora");
+    train_quietly(&base, "--objective clean --hidden 32 --epochs 4".split(' '));
+    train_quietly(
+        &lora,
+        [
+            "--init",
+            base.to_str().unwrap(),
+            "--lora-rank",
+            "2",
+            "--lora-full",
+            "layers.1",
+            "--epochs",
+            "3",
+        ],
+    );
+    let merged = answers(predict(&lora).arg("--test-split"));
+    let unmerged = answers(
+        predict(&base)
+            .arg("--test-split")
+            .arg("--adapters")
+            .arg(&lora),
+    );
+    assert_eq!(classes(&merged), classes(&unmerged));
+    let plain = answers(predict(&base).arg("--test-split"));
+    assert_ne!(merged, plain, "the adapters changed nothing");
+    assert_user_error(
+        predict(&base)
+            .arg("--test-split")
+            .arg("--adapters")
+            .arg(&base),
+        "not a LoRA run",
+    );
+}
+
+#[test]
+fn adapters_of_a_text_run_apply_too() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = yelp_slice(&data, dir.path());
+    let base = dir.path().join("base");
+    let lora = dir.path().join("lora");
+    train_quietly(
+        &base,
+        [
+            "--dataset",
+            &format!("tsv:{}", tsv.display()),
+            "--model",
+            "bag-of-embeddings",
+            "--objective",
+            "clean",
+            "--epochs",
+            "3",
+            "--vocab-size",
+            "300",
+        ],
+    );
+    train_quietly(
+        &lora,
+        [
+            "--dataset",
+            &format!("tsv:{}", tsv.display()),
+            "--init",
+            base.to_str().unwrap(),
+            "--lora-rank",
+            "2",
+            "--epochs",
+            "3",
+        ],
+    );
+    let merged = answers(predict(&lora).arg("--test-split"));
+    let unmerged = answers(
+        predict(&base)
+            .arg("--test-split")
+            .arg("--adapters")
+            .arg(&lora),
+    );
+    assert_eq!(classes(&merged), classes(&unmerged));
+    for (a, b) in merged.iter().zip(&unmerged) {
+        let (a, b) = (
+            a["probabilities"][1].as_f64().unwrap(),
+            b["probabilities"][1].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "{a} {b}");
+    }
+    let plain = answers(predict(&base).arg("--test-split"));
+    assert_ne!(merged, plain, "the adapters changed nothing");
+}
+
+/// Flags that do not apply are refused, not ignored.
+#[test]
+fn flags_that_do_not_apply_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("cancer");
+    train_quietly(&run, ["--dataset", "breast-cancer", "--epochs", "1"]);
+    assert_user_error(
+        predict(&run).args(["--input-format", "tsv", "--test-split"]),
+        "--input-format",
+    );
+    assert_user_error(
+        predict(&run).args(["--serve-stdin", "--format", "csv"]),
+        "--format",
+    );
+    assert_user_error(
+        predict(&run).args(["--test-split", "--input-format", "lines"]),
+        "--input-format",
+    );
+}

@@ -52,7 +52,7 @@ pub struct PredictArgs {
     out: Option<PathBuf>,
     /// Answer JSON requests, one per line on standard input, one JSON answer per line on
     /// standard output: {"texts": [...]}, {"rows": [[...]]} or {"images": [[...]]}.
-    #[arg(long, conflicts_with_all = ["inputs", "test_split", "out"])]
+    #[arg(long, conflicts_with_all = ["inputs", "test_split", "out", "format", "input_format"])]
     serve_stdin: bool,
     /// Inputs per forward pass.
     #[arg(long, default_value_t = 64)]
@@ -166,6 +166,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         crate::output::check_destination("--out", out)?;
     }
     let loaded = Loaded::load(args, &device)?;
+    if args.input_format != InputFormat::Auto
+        && (args.test_split || !matches!(loaded.pipeline, Pipeline::Text { .. }))
+    {
+        bail!(
+            "--input-format applies to text inputs: table rows are read as CSV, images from PNG, IDX and CIFAR-10 files, and --test-split reads the run's own split"
+        );
+    }
     let result = if args.serve_stdin {
         serve(&loaded, args.batch_size, &device)
     } else {
