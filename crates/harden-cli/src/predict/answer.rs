@@ -8,7 +8,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use harden_train::predict::Prediction;
-use serde_json::json;
+use serde::Serialize;
 
 /// The answer format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,13 +21,31 @@ pub enum Format {
     Tsv,
 }
 
-/// One answer as the JSON object of `jsonl` and of `--serve-stdin`.
-pub fn json_answer(p: &Prediction, classes: &[String]) -> serde_json::Value {
-    json!({
-        "label": label(p, classes),
-        "class": p.class,
-        "probabilities": p.probabilities,
-    })
+/// One answer as the JSON object of `jsonl` (with `input`) and of `--serve-stdin` (without);
+/// probabilities are written as the shortest decimals that read back as the same `f32`.
+#[derive(Debug, Serialize)]
+pub struct Answer<'a> {
+    /// The input's position, from 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<usize>,
+    /// The class name.
+    pub label: String,
+    /// The class index.
+    pub class: usize,
+    /// The probability of each class.
+    pub probabilities: &'a [f32],
+}
+
+impl<'a> Answer<'a> {
+    /// The answer `p` of a model of `classes`.
+    pub fn of(p: &'a Prediction, classes: &[String], input: Option<usize>) -> Self {
+        Self {
+            input,
+            label: label(p, classes),
+            class: p.class,
+            probabilities: &p.probabilities,
+        }
+    }
 }
 
 /// The class name of `p`, or its index when the classes have no name for it.
@@ -84,9 +102,8 @@ impl<W: Write> Writer<W> {
             let input = self.next;
             self.next += 1;
             if let Some(out) = &mut self.plain {
-                let mut value = json_answer(p, &self.classes);
-                value["input"] = input.into();
-                writeln!(out, "{value}")?;
+                serde_json::to_writer(&mut *out, &Answer::of(p, &self.classes, Some(input)))?;
+                writeln!(out)?;
             } else if let Some(w) = &mut self.out {
                 let mut record = vec![
                     input.to_string(),
@@ -120,6 +137,7 @@ impl<W: Write> Writer<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn answers() -> Vec<Prediction> {
         vec![

@@ -15,7 +15,6 @@ use harden_data::{ArrayDataset, MinMaxScaler, TextTokenizer};
 use harden_model::{Model, TextModel, parse_device};
 use harden_train::predict::{Prediction, predict_samples, predict_texts};
 use harden_train::run_config;
-use serde_json::json;
 
 use answer::{Format, Writer};
 use input::{InputFormat, Source};
@@ -320,21 +319,34 @@ fn serve(loaded: &Loaded, batch: usize, device: &Device) -> Result<()> {
             Err(e) => (e.id, Err(e.message)),
             Ok(r) => (r.id, answer(loaded, r.inputs, batch, device)),
         };
-        let mut value = match result {
-            Ok(answers) => json!({
-                "predictions": answers
-                    .iter()
-                    .map(|p| answer::json_answer(p, &loaded.classes))
-                    .collect::<Vec<_>>()
-            }),
-            Err(message) => json!({ "error": message }),
+        let answers: Vec<answer::Answer> = match &result {
+            Ok(predictions) => predictions
+                .iter()
+                .map(|p| answer::Answer::of(p, &loaded.classes, None))
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        if let Some(id) = id {
-            value["id"] = id;
-        }
-        writeln!(out, "{value}")?;
+        let served = Served {
+            id,
+            predictions: result.is_ok().then_some(answers),
+            error: result.as_ref().err().cloned(),
+        };
+        serde_json::to_writer(&mut out, &served)?;
+        writeln!(out)?;
         out.flush()?;
     }
+}
+
+/// One line of `--serve-stdin`'s output: the request's `id` if it had one, and its answers or
+/// what is wrong with it.
+#[derive(serde::Serialize)]
+struct Served<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predictions: Option<Vec<answer::Answer<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// The answers to one request's inputs, or what is wrong with them for this model.
