@@ -183,12 +183,7 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let started = Instant::now();
             let answers = predict_samples(&model, test.sample_shape(), values, 64, &device);
             let seconds = started.elapsed().as_secs_f64();
-            let right = answers
-                .iter()
-                .zip(test.labels())
-                .filter(|(a, l)| a.class == **l as usize)
-                .count();
-            let acc = right as f64 / m as f64;
+            let acc = accuracy_of(&answers, test.labels());
             checks.insert("clean_accuracy".into(), json!(acc));
             checks.insert("accuracy_above_chance".into(), json!(acc > 0.2));
             checks.insert(
@@ -205,6 +200,16 @@ fn workload() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     print_result(&workload, &device_name, &device, processed, seconds, checks);
     Ok(())
+}
+
+/// The share of `answers` whose class is the label (labels beyond the answers are not counted).
+fn accuracy_of(answers: &[harden_train::predict::Prediction], labels: &[u32]) -> f64 {
+    let right = answers
+        .iter()
+        .zip(labels)
+        .filter(|(a, l)| a.class == **l as usize)
+        .count();
+    right as f64 / answers.len().max(1) as f64
 }
 
 /// Saves `model` to `HARDEN_BENCH_WEIGHTS` (PyTorch-layout safetensors), when set, for the
@@ -364,15 +369,10 @@ fn predict_text(
     );
     device.sync()?;
     let seconds = started.elapsed().as_secs_f64();
-    let right = answers
-        .iter()
-        .zip(test.labels())
-        .filter(|(a, l)| a.class == **l as usize)
-        .count();
     let mut checks = serde_json::Map::new();
     checks.insert(
         "clean_accuracy".into(),
-        json!(right as f64 / test.len() as f64),
+        json!(accuracy_of(&answers, test.labels())),
     );
     checks.insert("answers".into(), json!(answers.len() == test.len()));
     print_result(

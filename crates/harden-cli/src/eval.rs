@@ -9,12 +9,12 @@ use harden_adversarial::suite::{
 };
 use harden_adversarial::{ApgdConfig, ApgdLoss, Differentiable, Suite, ThreatModel, Transfer};
 use harden_data::Batches;
-use harden_model::{Model, ModelConfig, ModelKind, parse_device};
+use harden_model::{Model, ModelConfig, ModelKind};
 use serde::Serialize;
 
 use crate::attack_flags::AttackFlags;
 use crate::kinds::Kind;
-use crate::weights_args::{WeightsArgs, load_model, model_spec, with_adapters};
+use crate::weights_args::{WeightsArgs, batch_and_device, load_model, model_spec, with_adapters};
 
 /// Arguments of `harden eval`.
 #[derive(Debug, clap::Args)]
@@ -166,13 +166,7 @@ fn evaluate_rank<const D: usize>(
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    harden_adversarial::error::check_count(
-        "batch-size",
-        args.batch_size,
-        harden_adversarial::error::BATCH,
-    )?;
-    // The device first: a backend this build lacks is refused before any file is read.
-    let device = parse_device(&args.device).context("--device")?;
+    let device = batch_and_device(args.batch_size, &args.device)?;
     if args.suite.as_deref() == Some("text") {
         return crate::text_eval::run(
             &args.model_file,

@@ -143,3 +143,18 @@ pub fn with_adapters<M: Module + ModuleDisplay>(model: M, run: &Path) -> Result<
     let model = lora::attach(model, &spec).context("--adapters")?;
     lora::load_adapters(model, &spec, &run.join("adapters.bpk")).context("--adapters")
 }
+
+/// Checks `--batch-size` and opens `--device`, first of all: a bad size or a backend this
+/// build lacks is refused before any file is read.
+///
+/// # Errors
+///
+/// The batch size's limits, or the device's error under `--device`.
+pub fn batch_and_device(batch_size: usize, device: &str) -> Result<Device> {
+    harden_adversarial::error::check_count(
+        "batch-size",
+        batch_size,
+        harden_adversarial::error::BATCH,
+    )?;
+    harden_model::parse_device(device).context("--device")
+}

@@ -5,10 +5,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_user_error, harden, stdout_json, train_quietly};
+use common::{assert_user_error, base_and_lora, harden, stdout_json, train_quietly, yelp_slice};
 use harden_data::testing::data_dir;
 use serde_json::{Value, json};
 
@@ -288,14 +288,25 @@ fn write_png(path: &Path, width: u32, height: u32, color: png::ColorType, pixels
         .unwrap();
 }
 
-/// The first 400 yelp sentences as a TSV of their own.
-fn yelp_slice(data: &Path, dir: &Path) -> PathBuf {
-    let text =
-        std::fs::read_to_string(data.join("text/sentiment-labelled-sentences/yelp.tsv")).unwrap();
-    let slice: Vec<&str> = text.lines().take(401).collect();
-    let path = dir.join("yelp400.tsv");
-    std::fs::write(&path, slice.join("\n") + "\n").unwrap();
-    path
+/// Trains a bag of embeddings on the TSV `tsv` (vocabulary 300, clean) for `epochs` into
+/// `out`.
+fn bag_of_embeddings(out: &Path, tsv: &Path, epochs: &str) {
+    let dataset = format!("tsv:{}", tsv.display());
+    train_quietly(
+        out,
+        [
+            "--dataset",
+            &dataset,
+            "--model",
+            "bag-of-embeddings",
+            "--objective",
+            "clean",
+            "--epochs",
+            epochs,
+            "--vocab-size",
+            "300",
+        ],
+    );
 }
 
 /// A text Transformer run: predict's classes on the test split are right exactly where the
@@ -604,21 +615,7 @@ fn bad_text_inputs_name_their_line() {
     let d = dir.path();
     let tsv = yelp_slice(&data, d);
     let run = d.join("text");
-    train_quietly(
-        &run,
-        [
-            "--dataset",
-            &format!("tsv:{}", tsv.display()),
-            "--model",
-            "bag-of-embeddings",
-            "--objective",
-            "clean",
-            "--epochs",
-            "1",
-            "--vocab-size",
-            "300",
-        ],
-    );
+    bag_of_embeddings(&run, &tsv, "1");
     let files: &[(&str, &[u8])] = &[
         ("latin1.txt", b"good food\ncaf\xe9 au lait\n"),
         ("blank.txt", b"good food\n\nbad service\n"),
@@ -658,20 +655,7 @@ fn adapters_apply_over_their_base() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");
     let lora = dir.path().join("lora");
-    train_quietly(&base, "--objective clean --hidden 32 --epochs 4".split(' '));
-    train_quietly(
-        &lora,
-        [
-            "--init",
-            base.to_str().unwrap(),
-            "--lora-rank",
-            "2",
-            "--lora-full",
-            "layers.1",
-            "--epochs",
-            "3",
-        ],
-    );
+    base_and_lora(&base, &lora);
     let merged = answers(predict(&lora).arg("--test-split"));
     let unmerged = answers(
         predict(&base)
@@ -698,21 +682,7 @@ fn adapters_of_a_text_run_apply_too() {
     let tsv = yelp_slice(&data, dir.path());
     let base = dir.path().join("base");
     let lora = dir.path().join("lora");
-    train_quietly(
-        &base,
-        [
-            "--dataset",
-            &format!("tsv:{}", tsv.display()),
-            "--model",
-            "bag-of-embeddings",
-            "--objective",
-            "clean",
-            "--epochs",
-            "3",
-            "--vocab-size",
-            "300",
-        ],
-    );
+    bag_of_embeddings(&base, &tsv, "3");
     train_quietly(
         &lora,
         [

@@ -3,28 +3,15 @@
 
 mod common;
 
-use common::{assert_user_error, harden, stdout_json, train_quietly};
+use common::{assert_user_error, base_and_lora, harden, stdout_json};
 
 #[test]
 fn eval_gives_the_same_numbers_for_merged_weights_and_base_plus_adapters() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");
     let lora = dir.path().join("lora");
-    train_quietly(&base, "--objective clean --hidden 32 --epochs 4".split(' '));
+    base_and_lora(&base, &lora);
     let base_s = base.to_str().unwrap();
-    train_quietly(
-        &lora,
-        [
-            "--init",
-            base_s,
-            "--lora-rank",
-            "2",
-            "--lora-full",
-            "layers.1",
-            "--epochs",
-            "3",
-        ],
-    );
     let eval = |args: &[&str]| {
         let report = stdout_json(
             harden()

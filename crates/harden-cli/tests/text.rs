@@ -2,20 +2,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{assert_user_error, harden, stdout_json, train_quietly};
+use common::{assert_user_error, harden, stdout_json, train_quietly, yelp_slice};
 use harden_data::testing::data_dir;
-
-/// The first 400 yelp sentences (real data, balanced enough) as a TSV of its own.
-fn yelp_slice(data: &Path, dir: &Path) -> PathBuf {
-    let text =
-        std::fs::read_to_string(data.join("text/sentiment-labelled-sentences/yelp.tsv")).unwrap();
-    let slice: Vec<&str> = text.lines().take(401).collect();
-    let path = dir.join("yelp400.tsv");
-    std::fs::write(&path, slice.join("\n") + "\n").unwrap();
-    path
-}
 
 #[test]
 fn a_text_run_trains_evaluates_and_writes_attacked_texts() {

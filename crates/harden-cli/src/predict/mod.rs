@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use harden_data::{ArrayDataset, MinMaxScaler, TextTokenizer};
-use harden_model::{Model, TextModel, parse_device};
+use harden_model::{Model, TextModel};
 use harden_train::predict::{Prediction, predict_samples, predict_texts};
 use harden_train::run_config;
 
@@ -20,7 +20,7 @@ use answer::{Format, Writer};
 use input::{InputFormat, Source};
 use request::Inputs;
 
-use crate::weights_args::{WeightsArgs, with_adapters};
+use crate::weights_args::{WeightsArgs, batch_and_device, with_adapters};
 
 /// Arguments of `harden predict`.
 #[derive(Debug, clap::Args)]
@@ -154,13 +154,7 @@ impl Loaded {
 
 /// Runs `harden predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
-    harden_adversarial::error::check_count(
-        "batch-size",
-        args.batch_size,
-        harden_adversarial::error::BATCH,
-    )?;
-    // The device first: a backend this build lacks is refused before any file is read.
-    let device = parse_device(&args.device).context("--device")?;
+    let device = batch_and_device(args.batch_size, &args.device)?;
     if let Some(out) = &args.out {
         crate::output::check_destination("--out", out)?;
     }

@@ -83,3 +83,33 @@ pub fn attack(run: &Path, out: &Path, eps: &str, samples: &str) -> Assert {
         .assert()
         .success()
 }
+
+/// The first 400 yelp sentences of the shared data folder `data` (real data, balanced enough)
+/// as a TSV of its own in `dir`.
+pub fn yelp_slice(data: &Path, dir: &Path) -> std::path::PathBuf {
+    let text =
+        std::fs::read_to_string(data.join("text/sentiment-labelled-sentences/yelp.tsv")).unwrap();
+    let slice: Vec<&str> = text.lines().take(401).collect();
+    let path = dir.join("yelp400.tsv");
+    std::fs::write(&path, slice.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Trains `base` (an MLP with 32 hidden units on the digits, clean, 4 epochs), then `lora`:
+/// rank-2 adapters on it for 3 epochs, its second layer trained in full.
+pub fn base_and_lora(base: &Path, lora: &Path) {
+    train_quietly(base, "--objective clean --hidden 32 --epochs 4".split(' '));
+    train_quietly(
+        lora,
+        [
+            "--init",
+            base.to_str().unwrap(),
+            "--lora-rank",
+            "2",
+            "--lora-full",
+            "layers.1",
+            "--epochs",
+            "3",
+        ],
+    );
+}
