@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_user_error, base_and_lora, harden, stdout_json, train_quietly, yelp_slice};
+use common::{
+    assert_user_error, base_and_lora, harden, stdout_json, train_on_tsv, train_quietly, yelp_slice,
+};
 use harden_data::testing::data_dir;
 use serde_json::{Value, json};
 
@@ -291,21 +293,11 @@ fn write_png(path: &Path, width: u32, height: u32, color: png::ColorType, pixels
 /// Trains a bag of embeddings on the TSV `tsv` (vocabulary 300, clean) for `epochs` into
 /// `out`.
 fn bag_of_embeddings(out: &Path, tsv: &Path, epochs: &str) {
-    let dataset = format!("tsv:{}", tsv.display());
-    train_quietly(
+    let model = "--model bag-of-embeddings --objective clean --vocab-size 300 --epochs";
+    train_on_tsv(
         out,
-        [
-            "--dataset",
-            &dataset,
-            "--model",
-            "bag-of-embeddings",
-            "--objective",
-            "clean",
-            "--epochs",
-            epochs,
-            "--vocab-size",
-            "300",
-        ],
+        tsv,
+        &[model.split(' ').collect::<Vec<_>>(), vec![epochs]].concat(),
     );
 }
 
@@ -318,11 +310,10 @@ fn predict_agrees_with_eval_on_a_text_run() {
     let dir = tempfile::tempdir().unwrap();
     let tsv = yelp_slice(&data, dir.path());
     let run = dir.path().join("text");
-    train_quietly(
+    train_on_tsv(
         &run,
-        [
-            "--dataset",
-            &format!("tsv:{}", tsv.display()),
+        &tsv,
+        &[
             "--model",
             "text-transformer",
             "--objective",
@@ -683,11 +674,10 @@ fn adapters_of_a_text_run_apply_too() {
     let base = dir.path().join("base");
     let lora = dir.path().join("lora");
     bag_of_embeddings(&base, &tsv, "3");
-    train_quietly(
+    train_on_tsv(
         &lora,
-        [
-            "--dataset",
-            &format!("tsv:{}", tsv.display()),
+        &tsv,
+        &[
             "--init",
             base.to_str().unwrap(),
             "--lora-rank",

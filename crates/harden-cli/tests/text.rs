@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_user_error, harden, stdout_json, train_quietly, yelp_slice};
+use common::{assert_user_error, harden, stdout_json, train_on_tsv, train_quietly, yelp_slice};
 use harden_data::testing::data_dir;
 
 #[test]
@@ -12,11 +12,10 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
     let tsv = yelp_slice(&data, dir.path());
     let dataset = format!("tsv:{}", tsv.display());
     let run = dir.path().join("run");
-    train_quietly(
+    train_on_tsv(
         &run,
-        [
-            "--dataset",
-            &dataset,
+        &tsv,
+        &[
             "--model",
             "bag-of-embeddings",
             "--objective",

@@ -113,3 +113,9 @@ pub fn base_and_lora(base: &Path, lora: &Path) {
         ],
     );
 }
+
+/// [`train_quietly`] on the text dataset `tsv:TSV` with `args`.
+pub fn train_on_tsv(out: &Path, tsv: &Path, args: &[&str]) {
+    let dataset = format!("tsv:{}", tsv.display());
+    train_quietly(out, ["--dataset", dataset.as_str()].iter().chain(args));
+}
