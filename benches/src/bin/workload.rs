@@ -282,13 +282,15 @@ fn text_epoch(
         eps: 0.0,
         eval_samples: Some(100),
         text: TextSettings {
-            valid_attack_texts: 0,
+            valid_attack_texts: 1,
             ..TextSettings::default()
         },
         ..TrainConfig::default()
     };
     let options = RunOptions::quiet(run_dir.clone(), device.clone());
-    let report = train_text(&config, &options);
+    let report = config
+        .check()
+        .and_then(|run| train_text(&run, &options));
     let _ = std::fs::remove_dir_all(&run_dir);
     let report = report?;
     let epoch = &report.epochs[0];
@@ -333,12 +335,14 @@ fn predict_text(
         eps: 0.0,
         eval_samples: Some(10),
         text: TextSettings {
-            valid_attack_texts: 0,
+            valid_attack_texts: 1,
             ..TextSettings::default()
         },
         ..TrainConfig::default()
     };
-    let trained = train_text(&config, &RunOptions::quiet(run_dir.clone(), device.clone()))
+    let trained = config
+        .check()
+        .and_then(|run| train_text(&run, &RunOptions::quiet(run_dir.clone(), device.clone())))
         .map_err(|e| e.to_string())
         .and_then(|_| load_text_run(&run_dir, device).map_err(|e| e.to_string()));
     if let (Ok(_), Some(weights)) = (&trained, std::env::var_os("HARDEN_BENCH_WEIGHTS")) {

@@ -258,7 +258,6 @@ impl TrainArgs {
         set!(
             dataset,
             objective,
-            norm,
             eps,
             steps,
             restarts,
@@ -282,6 +281,7 @@ impl TrainArgs {
         );
         set_some!(
             data_dir,
+            norm,
             alpha,
             peak_epoch,
             milestones,
@@ -391,9 +391,10 @@ fn percent(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
 
-fn print_epoch(record: &EpochRecord, epochs: usize, valid_steps: usize) {
+/// One epoch's line; `attack` names the validation attack.
+fn print_epoch(record: &EpochRecord, epochs: usize, attack: &str) {
     println!(
-        "epoch {:>3}/{epochs}  loss {:.4}  train acc {}  valid clean {}  PGD-{valid_steps} {}  lr {:.2e}  eps {:.3}  {:.1} s ({:.0} samples/s)",
+        "epoch {:>3}/{epochs}  loss {:.4}  train acc {}  valid clean {}  {attack} {}  lr {:.2e}  eps {:.3}  {:.1} s ({:.0} samples/s)",
         record.epoch,
         record.train_loss,
         percent(record.train_accuracy),
@@ -484,29 +485,55 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (config, out, false)
         }
     };
-    if config.dataset.is_text() {
-        return run_text(args, &config, out, resume);
-    }
     let run = config.check()?;
     let config = run.config();
-    crate::attack_flags::warn_if_unbounded(run.threat(), "--eps");
+    let text_run = run.text().is_some();
+    if !text_run {
+        crate::attack_flags::warn_if_unbounded(run.threat(), "--eps");
+    }
     let devices = match &args.devices {
         Some(list) => parse_devices(list).context("--devices")?,
         None => vec![parse_device(&args.device).context("--device")?],
     };
     let text = !args.quiet && !args.json;
     let json = args.json;
-    let (epochs, valid_steps) = (config.epochs, config.valid_steps);
+    let epochs = config.epochs;
+    let attack = if text_run {
+        format!("DeepWordBug-{}", config.text.max_words)
+    } else {
+        format!("PGD-{}", config.valid_steps)
+    };
     let on_epoch: Arc<dyn Fn(&EpochRecord) + Send + Sync> = Arc::new(move |record| {
         if text {
-            print_epoch(record, epochs, valid_steps);
+            print_epoch(record, epochs, &attack);
         } else if json {
             let mut value = serde_json::to_value(record).expect("serialisable");
             value["type"] = "epoch".into();
             println!("{value}");
         }
     });
-    if text {
+    if text && text_run {
+        println!(
+            "{} {} on {} with {}, {} epochs of {}, {} lr {} {}; vocabulary {}, max {} tokens; {}",
+            if resume { "resuming" } else { "training" },
+            describe(&config.model),
+            config.dataset,
+            config.objective.name(),
+            config.epochs,
+            config.batch_size,
+            config.optimizer.name(),
+            config.lr,
+            config.schedule.name(),
+            config.text.vocab_size,
+            config.text.max_len,
+            devices
+                .iter()
+                .map(harden_model::device::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("run directory: {}", out.display());
+    } else if text {
         let attack = match config.objective {
             ObjectiveKind::Clean => String::new(),
             ObjectiveKind::FgsmRs => format!(", FGSM-RS step {:.4}", config.step_size()),
@@ -518,7 +545,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             describe(&config.model),
             config.dataset,
             config.objective.name(),
-            config.norm.name(),
+            config.norm().name(),
             config.eps,
             config.epochs,
             config.batch_size,
@@ -544,87 +571,66 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         },
         on_epoch: Some(on_epoch),
     };
+    if text_run {
+        let report = harden_train::train_text(&run, &options)?;
+        if text {
+            print_text_report(&report, &out);
+        } else if json {
+            print_json_report(&report);
+        }
+        return Ok(());
+    }
     let report = train(&run, &options)?;
     if text {
         print_report(&report, &out);
     } else if json {
-        let mut value = serde_json::to_value(&report).expect("serialisable");
-        value["type"] = "report".into();
-        println!("{value}");
+        print_json_report(&report);
     }
     Ok(())
 }
 
-/// `harden train` on a text dataset.
-fn run_text(args: &TrainArgs, config: &TrainConfig, out: PathBuf, resume: bool) -> Result<()> {
-    let device = parse_device(&args.device).context("--device")?;
-    harden_train::text::check(config)?;
-    let text = !args.quiet && !args.json;
-    if text {
-        println!(
-            "training {} on {} with {}, {} epochs of {}, {} lr {}; vocabulary {}, max {} tokens; {}",
-            describe(&config.model),
-            config.dataset,
-            config.objective.name(),
-            config.epochs,
-            config.batch_size,
-            config.optimizer.name(),
-            config.lr,
-            config.text.vocab_size,
-            config.text.max_len,
-            harden_model::device::describe(&device)
-        );
-        println!("run directory: {}", out.display());
+/// The report as one JSON line of type `report`.
+fn print_json_report<E: serde::Serialize>(report: &harden_train::TrainReport<E>) {
+    let mut value = serde_json::to_value(report).expect("serialisable");
+    value["type"] = "report".into();
+    println!("{value}");
+}
+
+/// The end of a text run, for a terminal.
+fn print_text_report(report: &harden_train::TextReport, out: &std::path::Path) {
+    if let Some(reason) = &report.stopped_early {
+        println!("stopped early: {reason}");
     }
-    let options = RunOptions {
-        out: out.clone(),
-        resume,
-        devices: vec![device],
-        output: if text {
-            Output::Progress
-        } else {
-            Output::Quiet
-        },
-        on_epoch: None,
-    };
-    let report = harden_train::train_text(config, &options)?;
-    if text {
-        let e = &report.evaluation;
+    let e = &report.evaluation;
+    println!(
+        "{} on {} test texts: clean {} ({:.1} s training, {:.1} s evaluation)",
+        e.weights,
+        e.samples,
+        percent(e.clean_accuracy),
+        report.train_seconds,
+        e.seconds
+    );
+    if let Some(b) = &e.embedding_pgd_white_box_bound {
         println!(
-            "best epoch {} on {} test texts: clean {} ({:.1} s training, {:.1} s evaluation)",
-            report.best_epoch,
-            e.samples,
-            percent(e.clean_accuracy),
-            report.train_seconds,
-            e.seconds
+            "  embedding PGD-{} eps {} (white-box bound, not typed text): {}",
+            b.steps,
+            b.eps,
+            percent(b.robust_accuracy)
         );
-        if let Some(b) = &e.embedding_pgd_white_box_bound {
-            println!(
-                "  embedding PGD-{} eps {} (white-box bound, not typed text): {}",
-                b.steps,
-                b.eps,
-                percent(b.robust_accuracy)
-            );
-        }
-        for a in &e.attacks {
-            println!(
-                "  {} ({}): accuracy under attack {}, success rate {}, {:.1}% words changed, {:.1} queries per text",
-                a.attack,
-                a.budget,
-                percent(a.accuracy_under_attack),
-                percent(a.success_rate),
-                a.words_changed_percent,
-                a.queries_per_text
-            );
-        }
-        println!(
-            "wrote {}/tokenizer.json, model.json, model.{{bpk,safetensors}}, metrics.jsonl, report.json",
-            out.display()
-        );
-    } else if args.json {
-        let mut value = serde_json::to_value(&report).expect("serialisable");
-        value["type"] = "report".into();
-        println!("{value}");
     }
-    Ok(())
+    for a in &e.attacks {
+        println!(
+            "  {} ({}): accuracy under attack {}, success rate {}, {:.1}% words changed, {:.1} queries per text",
+            a.attack,
+            a.budget,
+            percent(a.accuracy_under_attack),
+            percent(a.success_rate),
+            a.words_changed_percent,
+            a.queries_per_text
+        );
+    }
+    println!(
+        "wrote {}/tokenizer.json, model.json, best.{{bpk,safetensors}}, final.{{bpk,safetensors}}, metrics.jsonl, report.json",
+        out.display()
+    );
 }

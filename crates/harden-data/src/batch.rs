@@ -7,7 +7,7 @@
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::{ArrayDataset, DataError};
 
@@ -266,6 +266,14 @@ pub enum Inputs {
     Table(Tensor<2>),
     /// Images `[N, C, H, W]`.
     Image(Tensor<4>),
+    /// Token sequences padded to the longest: ids and padding mask, both `[N, L]`
+    /// ([`TokenBatch`](crate::TokenBatch)'s tensors).
+    Tokens {
+        /// Token ids `[N, L]`.
+        ids: Tensor<2, Int>,
+        /// `[N, L]`, `true` at padding.
+        pad: Tensor<2, Bool>,
+    },
 }
 
 impl Inputs {
@@ -274,12 +282,22 @@ impl Inputs {
         match self {
             Self::Table(x) => x.dims()[0],
             Self::Image(x) => x.dims()[0],
+            Self::Tokens { ids, .. } => ids.dims()[0],
         }
     }
 
     /// Whether the batch holds no sample.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl From<crate::TokenBatch> for Inputs {
+    fn from(b: crate::TokenBatch) -> Self {
+        Self::Tokens {
+            ids: b.ids,
+            pad: b.pad,
+        }
     }
 }
 

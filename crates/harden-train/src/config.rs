@@ -13,7 +13,7 @@ use harden_adversarial::error::{
 };
 use harden_adversarial::pgd::{FGSM_RS_ALPHA, default_step_size};
 use harden_adversarial::{
-    Norm, Objective, ObjectiveConfig, ObjectiveKind, Pgd, PgdConfig, ThreatModel,
+    Bounds, Norm, Objective, ObjectiveConfig, ObjectiveKind, Pgd, PgdConfig, ThreatModel,
 };
 use harden_data::DatasetSource;
 use harden_model::{LoraSpec, ModelSpec};
@@ -78,8 +78,9 @@ pub struct TrainConfig {
     pub model: ModelSpec,
     /// Training objective.
     pub objective: ObjectiveKind,
-    /// Norm of the threat model.
-    pub norm: Norm,
+    /// Norm of the threat model (default: L-inf for images and tables, L2 per token for the
+    /// embeddings of text).
+    pub norm: Option<Norm>,
     /// Radius of the threat model.
     pub eps: f64,
     /// Attack step size; default 1.25 eps for FGSM-RS and 2.5 eps / steps otherwise.
@@ -154,7 +155,7 @@ impl Default for TrainConfig {
             data_dir: None,
             model: ModelSpec::default(),
             objective: ObjectiveKind::Pgd,
-            norm: Norm::Linf,
+            norm: None,
             eps: 0.1,
             alpha: None,
             steps: 7,
@@ -222,12 +223,50 @@ impl TrainConfig {
         })
     }
 
-    /// The attack step size: `alpha` if set, else 1.25 eps for FGSM-RS and 2.5 eps / steps.
+    /// The norm of the threat model: `norm` if set, else L2 (per token) for text and L-inf
+    /// for images and tables.
+    pub fn norm(&self) -> Norm {
+        self.norm.unwrap_or(if self.dataset.is_text() {
+            Norm::L2
+        } else {
+            Norm::Linf
+        })
+    }
+
+    /// The threat model: the ball of radius `eps` in [`norm`](Self::norm) inside the `[0, 1]`
+    /// box; for text, around each token's embedding and unbounded.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError`] for a negative or non-finite `eps`.
+    pub fn threat(&self) -> Result<ThreatModel, ParamError> {
+        let threat = ThreatModel::new(self.norm(), self.eps)?;
+        Ok(if self.dataset.is_text() {
+            threat.with_bounds(Bounds::Unbounded)?.per_token()
+        } else {
+            threat
+        })
+    }
+
+    /// The attack step size: `alpha` if set, else 1.25 eps for FGSM-RS, 0.01 for FreeLB
+    /// (see [`text`](crate::text)) and 2.5 eps / steps.
     pub fn step_size(&self) -> f64 {
         self.alpha.unwrap_or(match self.objective {
             ObjectiveKind::FgsmRs => FGSM_RS_ALPHA * self.eps,
+            ObjectiveKind::Freelb => crate::text::FREELB_STEP,
             _ => default_step_size(self.eps, self.steps),
         })
+    }
+
+    /// Whether the training objective perturbs inside the eps ball (and so follows the eps
+    /// warm-up): not `clean`, nor FreeLB (its own radius), A2T or text ensemble AT (character
+    /// edits).
+    pub fn trains_in_eps_ball(&self) -> bool {
+        match self.objective {
+            ObjectiveKind::Clean | ObjectiveKind::Freelb | ObjectiveKind::A2t => false,
+            ObjectiveKind::EnsembleAt => !self.dataset.is_text(),
+            _ => true,
+        }
     }
 
     /// The epoch at which a one-cycle schedule peaks.
@@ -265,9 +304,13 @@ impl TrainConfig {
                 attack,
             },
             ObjectiveKind::Rslad => ObjectiveConfig::Rslad { attack },
+            // Text: ensemble AT trains on the surrogates' character edits, and FreeLB,
+            // Miyato's step and A2T find their inputs themselves ([`crate::text::TextPlan`]);
+            // each then takes a clean loss on what it found.
+            ObjectiveKind::EnsembleAt if self.dataset.is_text() => ObjectiveConfig::Clean,
             ObjectiveKind::EnsembleAt => ObjectiveConfig::EnsembleAt { attack },
             ObjectiveKind::Freelb | ObjectiveKind::A2t | ObjectiveKind::Miyato => {
-                unreachable!("text objectives are refused by check")
+                ObjectiveConfig::Clean
             }
         }
     }
@@ -280,23 +323,44 @@ impl TrainConfig {
     ///
     /// [`TrainError::Param`] naming the key, the value and what it expects.
     pub fn check(self) -> Result<Run, TrainError> {
-        if matches!(
-            self.objective,
-            ObjectiveKind::Freelb | ObjectiveKind::A2t | ObjectiveKind::Miyato
-        ) {
+        let text = self.dataset.is_text();
+        let fits = if text {
+            !matches!(self.objective, ObjectiveKind::FgsmRs | ObjectiveKind::Trades)
+        } else {
+            !matches!(
+                self.objective,
+                ObjectiveKind::Freelb | ObjectiveKind::A2t | ObjectiveKind::Miyato
+            )
+        };
+        if !fits {
             return Err(ParamError {
                 name: "objective",
                 value: self.objective.name(),
-                expected: "clean, pgd, fgsm-rs, trades, ard, rslad or ensemble-at for image and table data (freelb, miyato and a2t train text models, on a tsv: dataset)",
+                expected: if text {
+                    "clean, pgd (on token embeddings), freelb, miyato, a2t, ard, rslad or ensemble-at for text (a tsv: dataset)"
+                } else {
+                    "clean, pgd, fgsm-rs, trades, ard, rslad or ensemble-at for image and table data (freelb, miyato and a2t train text models, on a tsv: dataset)"
+                },
             }
             .into());
         }
         self.check_models()?;
-        let threat = ThreatModel::new(self.norm, self.eps)?;
+        if !text {
+            crate::text::refuse_text_settings(&self)?;
+        }
+        let threat = self.threat()?;
         self.check_loop()?;
         check_count("restarts", self.restarts, RESTARTS)?;
         check_finite_non_negative("beta", self.beta)?;
         check_finite_non_negative("eps-warmup-epochs", self.eps_warmup_epochs)?;
+        if self.eps_warmup_epochs > 0.0 && !self.trains_in_eps_ball() {
+            return Err(ParamError {
+                name: "eps-warmup-epochs",
+                value: self.eps_warmup_epochs.to_string(),
+                expected: "0 unless the objective trains inside the eps ball (pgd, fgsm-rs, trades, ard, rslad, miyato, ensemble-at on images and tables)",
+            }
+            .into());
+        }
         check_fraction("momentum", self.momentum)?;
         if let Some(peak) = self.peak_epoch
             && !(peak.is_finite() && (0.0..self.epochs as f64).contains(&peak))
@@ -328,6 +392,11 @@ impl TrainConfig {
         }
         check_count("eval-steps", self.eval_steps, STEPS)?;
         check_count("eval-restarts", self.eval_restarts, RESTARTS)?;
+        let text_plan = if text {
+            Some(crate::text::TextPlan::check(&self)?)
+        } else {
+            None
+        };
         let objective = self.objective_config(&threat).check()?;
         let valid_attack = PgdConfig::new(
             threat.clone(),
@@ -340,6 +409,7 @@ impl TrainConfig {
             threat,
             objective,
             valid_attack,
+            text: text_plan,
         })
     }
 }
@@ -426,6 +496,7 @@ pub struct Run {
     threat: ThreatModel,
     objective: Objective,
     valid_attack: Pgd,
+    text: Option<crate::text::TextPlan>,
 }
 
 impl Run {
@@ -448,6 +519,11 @@ impl Run {
     /// best point.
     pub fn valid_attack(&self) -> &Pgd {
         &self.valid_attack
+    }
+
+    /// The text attacks and perturbations of a run on text (`None` for images and tables).
+    pub fn text(&self) -> Option<&crate::text::TextPlan> {
+        self.text.as_ref()
     }
 }
 
@@ -473,7 +549,7 @@ mod tests {
                 hidden: vec![32, 16]
             }
         );
-        assert_eq!(c.norm, Norm::Linf);
+        assert_eq!(c.norm(), Norm::Linf);
         assert_eq!(c.eps_warmup_epochs, 2.0);
         assert_eq!(c.step_size(), 1.25 * 0.05);
         assert_eq!(c.epochs, TrainConfig::default().epochs);
@@ -540,7 +616,7 @@ mod tests {
         let config = TrainConfig {
             dataset: "csv:data/x.csv".parse().unwrap(),
             model: ModelSpec::Mlp { hidden: vec![8] },
-            norm: Norm::L2,
+            norm: Some(Norm::L2),
             ..Default::default()
         };
         let json = serde_json::to_string(&config).unwrap();

@@ -17,7 +17,7 @@ use crate::learner::checkpointer;
 use crate::recorder::RunHistory;
 use crate::report::{BURN_VERSION, FinalEvaluation, TrainReport};
 use crate::run_dir::{RunDir, write_json};
-use crate::step::Trainee;
+use crate::step::{Learn, Trainee};
 use crate::trainer::{RunData, RunOptions};
 use crate::{Run, TrainError};
 
@@ -46,7 +46,7 @@ pub fn save_both<M: Classifier>(model: &M, dir: &Path, stem: &str) -> Result<(),
 ///
 /// [`TrainError::Checkpoint`] when the best epoch's checkpoint cannot be read,
 /// [`TrainError::Model`] or [`TrainError::Io`] when a file cannot be written.
-pub fn finish<M: Module + Classifier>(
+pub fn finish<M: Learn + Classifier>(
     run: &Run,
     dir: &RunDir,
     data: &RunData,
@@ -56,30 +56,14 @@ pub fn finish<M: Module + Classifier>(
 ) -> Result<TrainReport, TrainError> {
     let config = run.config();
     let device = options.device()?;
-    let last_epoch = history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch);
     let parameters = trained.plan.parameters;
     // Plain weights: adapters merged.
     let plain = |model: &M| match config.lora {
         Some(_) => lora::merge(model),
         None => model.valid(),
     };
-    let final_model = plain(&trained.model);
-    save_both(&final_model, dir.path(), "final")?;
-    let (weights, best) = match history.best_epoch {
-        Some(best) if best != last_epoch => {
-            let record = checkpointer(dir, "model")?
-                .restore(best)
-                .map_err(|source| TrainError::Checkpoint {
-                    dir: dir.checkpoints(),
-                    epoch: best,
-                    source,
-                })?;
-            let trainee = trained.load_record(record);
-            (format!("best (epoch {best})"), trainee.model)
-        }
-        Some(best) => (format!("best (epoch {best}, the last)"), trained.model),
-        None => (format!("final (epoch {last_epoch})"), trained.model),
-    };
+    let (weights, best, last) = best_and_last(dir, &history, trained)?;
+    save_both(&plain(&last), dir.path(), "final")?;
     let eval_model = plain(&best);
     save_both(&eval_model, dir.path(), "best")?;
     if let Some(spec) = &config.lora {
@@ -93,10 +77,29 @@ pub fn finish<M: Module + Classifier>(
     }
 
     let evaluation = evaluate(run, &eval_model, &data.test, device, weights)?;
+    let samples = (data.train.len(), data.valid.len());
+    write_report(run, dir, history, parameters, samples, options, evaluation)
+}
+
+/// Writes and returns the `report.json` of a run that ended with `history`, trained a model
+/// of `parameters` on `(train, valid)` samples, and was evaluated to `evaluation`.
+///
+/// # Errors
+///
+/// [`TrainError::Io`] when the file cannot be written.
+pub fn write_report<E: serde::Serialize>(
+    run: &Run,
+    dir: &RunDir,
+    history: RunHistory,
+    parameters: harden_model::ParamCount,
+    (train_samples, valid_samples): (usize, usize),
+    options: &RunOptions,
+    evaluation: E,
+) -> Result<TrainReport<E>, TrainError> {
     let report = TrainReport {
         harden_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: BURN_VERSION.to_string(),
-        config: config.clone(),
+        config: run.config().clone(),
         devices: options
             .devices
             .iter()
@@ -104,9 +107,9 @@ pub fn finish<M: Module + Classifier>(
             .collect(),
         threads: harden_model::device::cpu_threads(),
         parameters,
-        train_samples: data.train.len(),
-        valid_samples: data.valid.len(),
-        epochs_completed: last_epoch,
+        train_samples,
+        valid_samples,
+        epochs_completed: history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch),
         resumed_after: dir.resumed_after(),
         stopped_early: history.collapse.clone(),
         best_epoch: history.best_epoch,
@@ -116,6 +119,36 @@ pub fn finish<M: Module + Classifier>(
     };
     write_json(&dir.path().join("report.json"), &report)?;
     Ok(report)
+}
+
+/// The weights of the run's best epoch (restored from its checkpoint when it is not the last)
+/// and a label that says which they are, beside the weights of the last epoch.
+///
+/// # Errors
+///
+/// [`TrainError::Checkpoint`] when the best epoch's checkpoint cannot be read.
+pub fn best_and_last<M: Learn>(
+    dir: &RunDir,
+    history: &RunHistory,
+    trained: Trainee<M>,
+) -> Result<(String, M, M), TrainError> {
+    let last_epoch = history.epochs.last().map_or(dir.done_epochs(), |r| r.epoch);
+    let last = trained.model.clone();
+    Ok(match history.best_epoch {
+        Some(best) if best != last_epoch => {
+            let record = checkpointer(dir, "model")?
+                .restore(best)
+                .map_err(|source| TrainError::Checkpoint {
+                    dir: dir.checkpoints(),
+                    epoch: best,
+                    source,
+                })?;
+            let trainee = trained.load_record(record);
+            (format!("best (epoch {best})"), trainee.model, last)
+        }
+        Some(best) => (format!("best (epoch {best}, the last)"), trained.model, last),
+        None => (format!("final (epoch {last_epoch})"), trained.model, last),
+    })
 }
 
 /// Clean and PGD accuracy of `model` on the first `eval-samples` test samples.
@@ -145,7 +178,7 @@ fn evaluate<M: Classifier>(
             "PGD-{} with {} random restart(s), step 2.5 eps / steps, {} eps {}; a sample is robust only if it survives every restart (an upper bound: `harden eval --suite standard` is the reference protocol)",
             config.eval_steps,
             config.eval_restarts,
-            config.norm.name(),
+            config.norm().name(),
             config.eps
         ),
         samples: n,

@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::DataLoader;
-use burn::module::Module;
 use burn::tensor::Device;
 use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
 use burn::train::checkpoint::{
@@ -14,17 +13,17 @@ use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{ExecutionStrategy, Learner, SupervisedTraining, TrainingStrategy};
 use harden_adversarial::ObjectiveKind;
-use harden_model::Classifier;
 
 use crate::checkpoint::{AtomicCheckpointer, Written, complete_epochs};
-use crate::loader::{EpochLoader, mix};
+use crate::loader::{EpochLoader, Samples, mix};
 use crate::metric::RobustAccuracyMetric;
 use crate::progress::ProgressRenderer;
 use crate::recorder::{EpochRecorder, RunHistory};
 use crate::run_dir::RunDir;
 use crate::saved::Companions;
 use crate::schedule::{LrSchedule, eps_at};
-use crate::step::{Plan, Trainee};
+use crate::step::{Learn, Plan, Trainee};
+use crate::text::TextKit;
 use crate::trainer::{Output, RunData, RunOptions};
 use crate::{Run, TrainError, optimizer};
 
@@ -59,8 +58,35 @@ pub fn checkpointer(dir: &RunDir, name: &str) -> Result<AtomicCheckpointer, Trai
     AtomicCheckpointer::new(&folder, name).map_err(|e| TrainError::io(&folder, e))
 }
 
-/// Trains `model` on `data` as `run` says (with the teacher or surrogates of `companions`),
-/// from where `dir` left off; returns the model after the last epoch (with its plan) and the
+/// What a run's steps read: the samples of its training and validation splits, and the
+/// models and text pieces its objective uses besides the weights.
+pub struct Material {
+    /// The training split.
+    pub train: Arc<dyn Samples>,
+    /// The validation split.
+    pub valid: Arc<dyn Samples>,
+    /// The teacher and surrogates of an image or table run.
+    pub companions: Companions,
+    /// What a text run's steps read (`None` for images and tables).
+    pub text: Option<Arc<TextKit>>,
+}
+
+impl Material {
+    /// The array splits of `data` and `companions`.
+    pub fn arrays(data: &RunData, companions: Companions) -> Result<Self, TrainError> {
+        let arrays = |d: &harden_data::ArrayDataset| -> Result<Arc<dyn Samples>, TrainError> {
+            Ok(Arc::new(crate::loader::Arrays::new(d.clone())?))
+        };
+        Ok(Self {
+            train: arrays(&data.train)?,
+            valid: arrays(&data.valid)?,
+            companions,
+            text: None,
+        })
+    }
+}
+
+/// Trains `model` on `material` as `run` says, from where `dir` left off; returns the model after the last epoch (with its plan) and the
 /// history of every epoch, those done before a resume included.
 ///
 /// `strategy` is the distributed strategy for several devices, `None` for one.
@@ -70,26 +96,31 @@ pub fn checkpointer(dir: &RunDir, name: &str) -> Result<AtomicCheckpointer, Trai
 /// [`TrainError::Diverged`] when the loss stopped being finite, [`TrainError::Training`]
 /// when burn-train failed, [`TrainError::Io`] for the checkpoint folder, [`TrainError::Data`]
 /// for data that cannot be batched.
-pub fn launch<M: Module + Classifier + 'static>(
+pub fn launch<M: Learn>(
     run: &Run,
     dir: &RunDir,
-    data: &RunData,
+    material: Material,
     model: M,
-    companions: Companions,
     strategy: Option<ExecutionStrategy>,
     options: &RunOptions,
 ) -> Result<(Trainee<M>, RunHistory), TrainError> {
     let config = run.config();
     // The epochs already done, replayed through the guard: a run it stopped (and that was
     // killed while finishing) trains no further.
-    let mut history = RunHistory::new(config.objective == ObjectiveKind::Clean);
+    // Text runs keep the epoch of the best clean accuracy: a model that predicts one class for
+    // everything cannot be flipped, so robust accuracy alone would prefer an untrained epoch.
+    // The guard still watches their robust accuracy, unless the objective is clean.
+    let clean = config.objective == ObjectiveKind::Clean;
+    let by_clean = clean || material.text.is_some();
+    let mut history = RunHistory::new(by_clean).with_guard(!clean);
     for record in dir.history()? {
         history.push(record, config.collapse_drop, config.collapse_patience);
     }
     let device = options.device()?;
     let done = dir.done_epochs();
-    let train_loader = EpochLoader::new(
-        data.train.clone(),
+    let train_samples = material.train.len();
+    let train_loader = EpochLoader::over(
+        material.train,
         config.batch_size,
         config.seed,
         true,
@@ -97,9 +128,9 @@ pub fn launch<M: Module + Classifier + 'static>(
         device.clone(),
     )?;
     let iters_per_epoch = train_loader.batches_per_epoch();
-    let valid_loader = EpochLoader::new(
-        data.valid.clone(),
-        config.batch_size.max(250),
+    let valid_loader = EpochLoader::over(
+        material.valid,
+        config.batch_size.max(if material.text.is_some() { 64 } else { 250 }),
         config.seed,
         false,
         done + 1,
@@ -125,13 +156,12 @@ pub fn launch<M: Module + Classifier + 'static>(
         dir.metrics_file(),
         config.collapse_drop,
         config.collapse_patience,
-        data.train.len(),
+        train_samples,
         at_epoch_end,
         options.on_epoch.clone().unwrap_or_else(|| Arc::new(|_| {})),
     )
     .after_checkpoints(written.clone(), 3);
 
-    let by_clean = config.objective == ObjectiveKind::Clean;
     let best_by = if by_clean {
         MetricCheckpointingStrategy::new(
             &AccuracyMetric::new(),
@@ -195,8 +225,9 @@ pub fn launch<M: Module + Classifier + 'static>(
             valid_seed: mix(config.seed, 2),
             interrupter: training.interrupter(),
             divergence: divergence.clone(),
-            companions,
+            companions: material.companions,
             parameters,
+            text: material.text,
         },
     };
     recorder.start_clock();

@@ -13,13 +13,15 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Int, Tensor};
 use harden_data::split::shuffled_indices;
-use harden_data::{ArrayDataset, DataError, Inputs, Layout};
+use harden_data::{ArrayDataset, DataError, Inputs, Layout, TokenBatch};
 
 /// One batch with its place in the run.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// Inputs in the data's [`Layout`]: `[N, F]` tables or `[N, C, H, W]` images.
+    /// Inputs: `[N, F]` tables, `[N, C, H, W]` images or `[N, L]` token sequences.
     pub inputs: Inputs,
+    /// The samples' indices in the split they come from (a text batch's texts).
+    pub indices: Vec<usize>,
     /// Labels `[N]`.
     pub labels: Tensor<1, Int>,
     /// Epoch, 1-based.
@@ -38,11 +40,81 @@ pub fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Batches of an [`ArrayDataset`], reshuffled each epoch from `(seed, epoch)` when `shuffle`
+/// What a loader draws batches from: the samples of one split.
+pub trait Samples: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether there is no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The inputs and labels `[N]` of the samples at `indices`, on `device`.
+    ///
+    /// # Panics
+    ///
+    /// When an index is out of range.
+    fn gather(&self, indices: &[usize], device: &Device) -> (Inputs, Tensor<1, Int>);
+}
+
+/// The samples of an [`ArrayDataset`] in its [`Layout`].
+pub(crate) struct Arrays {
+    data: ArrayDataset,
+    layout: Layout,
+}
+
+impl Arrays {
+    /// The samples of `data`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] when the samples are neither feature vectors nor images.
+    pub(crate) fn new(data: ArrayDataset) -> Result<Self, DataError> {
+        let layout = Layout::of(data.sample_shape())?;
+        Ok(Self { data, layout })
+    }
+}
+
+impl Samples for Arrays {
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn gather(&self, indices: &[usize], device: &Device) -> (Inputs, Tensor<1, Int>) {
+        self.layout.gather(&self.data, indices, device)
+    }
+}
+
+/// A text split encoded: one token sequence and one label per text.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedTexts {
+    /// Token ids of each text, truncated.
+    pub seqs: Vec<Vec<u32>>,
+    /// Each text's class.
+    pub labels: Vec<u32>,
+}
+
+impl Samples for EncodedTexts {
+    fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// [`Inputs::Tokens`], padded to the batch's longest sequence.
+    fn gather(&self, indices: &[usize], device: &Device) -> (Inputs, Tensor<1, Int>) {
+        let seqs: Vec<Vec<u32>> = indices.iter().map(|&i| self.seqs[i].clone()).collect();
+        let labels: Vec<u32> = indices.iter().map(|&i| self.labels[i]).collect();
+        (
+            TokenBatch::new(&seqs, device).into(),
+            crate::text::labels_tensor(&labels, device),
+        )
+    }
+}
+
+/// Batches of an [`ArrayDataset`] (or any [`Samples`]), reshuffled each epoch from `(seed, epoch)` when `shuffle`
 /// is set, in order otherwise. The last batch of an epoch may be smaller.
 pub struct EpochLoader {
-    data: Arc<ArrayDataset>,
-    layout: Layout,
+    data: Arc<dyn Samples>,
     batch_size: usize,
     seed: u64,
     shuffle: bool,
@@ -68,12 +140,33 @@ impl EpochLoader {
         first_epoch: usize,
         device: Device,
     ) -> Result<Self, DataError> {
+        Self::over(
+            Arc::new(Arrays::new(data)?),
+            batch_size,
+            seed,
+            shuffle,
+            first_epoch,
+            device,
+        )
+    }
+
+    /// A loader over any `samples`, as [`new`](Self::new).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] when `batch_size` is 0.
+    pub fn over(
+        samples: Arc<dyn Samples>,
+        batch_size: usize,
+        seed: u64,
+        shuffle: bool,
+        first_epoch: usize,
+        device: Device,
+    ) -> Result<Self, DataError> {
         harden_data::batch::check_batch_size(batch_size)?;
-        let layout = Layout::of(data.sample_shape())?;
-        let n = data.len();
+        let n = samples.len();
         Ok(Self {
-            data: Arc::new(data),
-            layout,
+            data: samples,
             batch_size,
             seed,
             shuffle,
@@ -91,7 +184,6 @@ impl EpochLoader {
     fn with(&self, range: (usize, usize), device: Device) -> Self {
         Self {
             data: self.data.clone(),
-            layout: self.layout,
             batch_size: self.batch_size,
             seed: self.seed,
             shuffle: self.shuffle,
@@ -152,7 +244,8 @@ impl Iterator for EpochIter<'_> {
         }
         let end = (start + l.batch_size).min(self.order.len());
         self.next += 1;
-        let (inputs, labels) = l.layout.gather(&l.data, &self.order[start..end], &l.device);
+        let indices = self.order[start..end].to_vec();
+        let (inputs, labels) = l.data.gather(&indices, &l.device);
         // Iterations are numbered over the whole dataset, so every slice of a split run
         // agrees on the iteration of the same step.
         let per_epoch = l.data.len().div_ceil(l.batch_size);
@@ -160,6 +253,7 @@ impl Iterator for EpochIter<'_> {
         let iteration = (self.epoch - 1) * per_epoch + index;
         Some(Ok(Batch {
             inputs,
+            indices,
             labels,
             epoch: self.epoch,
             iteration,

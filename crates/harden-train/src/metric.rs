@@ -70,8 +70,11 @@ pub struct ValidOutput {
     pub loss: Tensor<1>,
     /// Clean class scores `[N, K >= 2]`.
     pub scores: Tensor<2>,
-    /// Class scores `[N, K >= 2]` of the PGD adversarial inputs.
+    /// Class scores `[M, K >= 2]` of the adversarial inputs: every sample's under PGD, or on
+    /// text the first `valid-attack-texts` texts' under the character attack (`M` may be 0).
     pub robust_scores: Tensor<2>,
+    /// Labels `[M]` of the adversarial inputs.
+    pub robust_targets: Tensor<1, Int>,
     /// Labels `[N]`.
     pub targets: Tensor<1, Int>,
 }
@@ -95,7 +98,7 @@ impl Adaptor<RobustAccuracyInput> for ValidOutput {
     fn adapt(&self) -> RobustAccuracyInput {
         RobustAccuracyInput {
             scores: self.robust_scores.clone(),
-            targets: self.targets.clone(),
+            targets: self.robust_targets.clone(),
         }
     }
 }
@@ -126,6 +129,13 @@ impl Metric for RobustAccuracyMetric {
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
         let [n, _] = input.scores.dims();
+        if n == 0 {
+            // A batch with nothing attacked counts for nothing.
+            self.state.update(0.0, 0);
+            return Ok(self
+                .state
+                .compute_update(FormatOptions::new(self.name()).unit("%").precision(2)));
+        }
         let correct = input
             .scores
             .clone()

@@ -50,18 +50,37 @@ pub struct RunHistory {
     pub best_epoch: Option<usize>,
     /// Why the guard stopped the run, if it did.
     pub collapse: Option<String>,
-    /// Rank epochs by clean rather than robust validation accuracy, and never report a
-    /// collapse (for clean training, where robust accuracy is expected to fall).
+    /// Rank epochs by clean rather than robust validation accuracy.
     pub by_clean: bool,
+    /// Watch for a collapse of robust accuracy (not for clean training, where robust accuracy
+    /// is expected to fall).
+    pub guard: bool,
 }
 
 impl RunHistory {
-    /// A history ranking epochs by clean accuracy (`by_clean`) or robust accuracy.
+    /// A history ranking epochs by clean accuracy (`by_clean`) or robust accuracy; the guard
+    /// watches robust accuracy unless epochs are ranked by clean accuracy.
     pub fn new(by_clean: bool) -> Self {
         Self {
             by_clean,
+            guard: !by_clean,
             ..Self::default()
         }
+    }
+
+    /// The same history with the guard on or off.
+    pub fn with_guard(mut self, guard: bool) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The first epoch of the highest validation robust accuracy: what the guard measures a
+    /// fall from.
+    fn most_robust(&self) -> Option<&EpochRecord> {
+        self.epochs.iter().fold(None, |best: Option<&EpochRecord>, r| match best {
+            Some(b) if b.valid_robust_accuracy >= r.valid_robust_accuracy => Some(b),
+            _ => Some(r),
+        })
     }
 
     fn score(&self, record: &EpochRecord) -> f64 {
@@ -86,7 +105,7 @@ impl RunHistory {
     /// can lose 37 points of robust accuracy over two epochs and regain them in the next. The
     /// best checkpoint is kept either way, so waiting costs only the extra epochs.
     pub fn push(&mut self, record: EpochRecord, drop: f64, patience: usize) -> Option<String> {
-        let guarded = if self.by_clean { None } else { self.best() };
+        let guarded = if self.guard { self.most_robust() } else { None };
         let collapse = guarded.and_then(|best| {
             let collapsed = |r: &EpochRecord| {
                 best.valid_robust_accuracy - r.valid_robust_accuracy > drop
@@ -111,7 +130,7 @@ impl RunHistory {
                     100.0 * drop,
                     100.0 * best.valid_accuracy,
                     100.0 * record.valid_accuracy,
-                    best.epoch
+                    self.best_epoch.unwrap_or(best.epoch)
                 )
             })
         });

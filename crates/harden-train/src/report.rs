@@ -29,9 +29,15 @@ pub struct FinalEvaluation {
     pub seconds: f64,
 }
 
-/// Everything `report.json` holds.
+/// Everything `report.json` holds; `E` is the final evaluation: [`FinalEvaluation`] for
+/// images and tables, [`TextEvaluation`](crate::text::TextEvaluation) for text
+/// ([`TextReport`](crate::TextReport)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainReport {
+#[serde(bound(
+    serialize = "E: Serialize",
+    deserialize = "E: serde::de::DeserializeOwned"
+))]
+pub struct TrainReport<E = FinalEvaluation> {
     /// harden's version.
     pub harden_version: String,
     /// burn's version.
@@ -56,12 +62,13 @@ pub struct TrainReport {
     pub resumed_after: Option<usize>,
     /// Why the run stopped before `epochs`, if it did.
     pub stopped_early: Option<String>,
-    /// The epoch with the best validation robust accuracy.
+    /// The epoch whose weights are `best.*`: the best validation robust accuracy, or clean
+    /// accuracy for clean training and text runs.
     pub best_epoch: Option<usize>,
     /// Every epoch's metrics (as in `metrics.jsonl`).
     pub epochs: Vec<EpochRecord>,
     /// Training wall time summed over the epochs, in seconds.
     pub train_seconds: f64,
     /// The final evaluation.
-    pub evaluation: FinalEvaluation,
+    pub evaluation: E,
 }

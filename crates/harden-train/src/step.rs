@@ -1,5 +1,5 @@
 //! The model as burn-train sees it: an adversarial [`TrainStep`] and an [`InferenceStep`] that
-//! measures clean and PGD accuracy.
+//! measures clean and robust accuracy, for any model that can [`Learn`].
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,8 @@ pub struct Plan {
     pub companions: Companions,
     /// The model's parameters, counted before training (trainable ones need autodiff).
     pub parameters: harden_model::ParamCount,
+    /// What a text run's steps read besides the weights (`None` for images and tables).
+    pub text: Option<std::sync::Arc<crate::text::TextKit>>,
 }
 
 impl fmt::Debug for Plan {
@@ -62,9 +64,127 @@ impl fmt::Debug for Plan {
     }
 }
 
-/// A model in training (any [`Classifier`]): the weights plus the [`Plan`] of its steps.
+/// What a training step trained on: the objective's loss and the logits and labels of the
+/// inputs it took (a text batch grows by its adversarial texts under A2T).
+pub struct Trained {
+    /// Mean loss `[1]`.
+    pub loss: Tensor<1>,
+    /// Logits `[N, K]` of the inputs trained on.
+    pub logits: Tensor<2>,
+    /// Labels `[N]` of the inputs trained on.
+    pub labels: Tensor<1, Int>,
+}
+
+/// A model the trainer knows how to train and validate on its batches: every [`Classifier`]
+/// on table and image batches, and [`TextLearner`](crate::text::TextLearner) on token
+/// batches.
+pub trait Learn: Module + burn::module::ModuleDisplay + Send + Sized + 'static {
+    /// The loss of `objective` (the plan's, at this batch's eps) on `batch`, its attack
+    /// drawing from `rng`.
+    fn train_loss(
+        &self,
+        plan: &Plan,
+        objective: &Objective,
+        batch: &Batch,
+        rng: &mut AttackRng,
+    ) -> Trained;
+
+    /// Clean loss and scores of `batch`, and the scores under the validation attack.
+    fn validate(&self, plan: &Plan, batch: &Batch) -> ValidOutput;
+}
+
+impl<M: Module + Classifier + Send + 'static> Learn for M {
+    fn train_loss(
+        &self,
+        plan: &Plan,
+        objective: &Objective,
+        batch: &Batch,
+        rng: &mut AttackRng,
+    ) -> Trained {
+        let labels = batch.labels.clone();
+        match batch.inputs.clone() {
+            Inputs::Table(x) => train_on(self, plan, objective, x, labels, batch, rng),
+            Inputs::Image(x) => train_on(self, plan, objective, x, labels, batch, rng),
+            Inputs::Tokens { .. } => panic!("{}", ARRAYS_ONLY),
+        }
+    }
+
+    fn validate(&self, plan: &Plan, batch: &Batch) -> ValidOutput {
+        let (labels, iteration) = (batch.labels.clone(), batch.iteration);
+        match batch.inputs.clone() {
+            Inputs::Table(x) => validate_on(self, plan, x, labels, iteration),
+            Inputs::Image(x) => validate_on(self, plan, x, labels, iteration),
+            Inputs::Tokens { .. } => panic!("{}", ARRAYS_ONLY),
+        }
+    }
+}
+
+/// Why a [`Classifier`] never sees token batches.
+const ARRAYS_ONLY: &str =
+    "a Classifier reads tables and images; text runs train a TextLearner on token batches";
+
+/// One batch of the objective on inputs of rank `D`; see [`TrainStep::step`].
+fn train_on<const D: usize, M: Module + Classifier>(
+    model: &M,
+    plan: &Plan,
+    objective: &Objective,
+    inputs: Tensor<D>,
+    labels: Tensor<1, Int>,
+    batch: &Batch,
+    rng: &mut AttackRng,
+) -> Trained {
+    let supervision = Supervision {
+        labels: labels.clone(),
+        teacher: plan.companions.teacher.as_ref().map(|t| t.logits(&inputs)),
+    };
+    let f = |x: Tensor<D>| model.logits(x);
+    // Ensemble AT: batch i is attacked on surrogate i mod (k + 1), 0 being the model.
+    let surrogates = &plan.companions.surrogates;
+    let source = batch.iteration % (surrogates.len() + 1);
+    let out = if source == 0 {
+        let attack_model = model.valid();
+        let attack = |x: Tensor<D>| attack_model.logits(x);
+        objective.loss(&f, &attack, inputs, supervision, None, rng)
+    } else {
+        let surrogate = surrogates[source - 1].beside(&inputs);
+        let attack = |x: Tensor<D>| surrogate.logits(x);
+        objective.loss(&f, &attack, inputs, supervision, None, rng)
+    };
+    Trained {
+        loss: out.loss,
+        logits: out.logits,
+        labels,
+    }
+}
+
+/// Clean and robust validation of a batch of rank `D`; see [`InferenceStep::step`].
+fn validate_on<const D: usize, M: Classifier>(
+    model: &M,
+    plan: &Plan,
+    inputs: Tensor<D>,
+    labels: Tensor<1, Int>,
+    iteration: usize,
+) -> ValidOutput {
+    let f = |x: Tensor<D>| model.logits(x);
+    let logits = f(inputs.clone());
+    let loss = cross_entropy(logits.clone(), labels.clone()).mean();
+    let mut rng = AttackRng::new(plan.valid_seed ^ iteration as u64);
+    let adv = plan
+        .valid_attack
+        .perturb(&f, inputs, labels.clone(), &mut rng)
+        .adversarial;
+    ValidOutput {
+        loss,
+        scores: class_scores(logits),
+        robust_scores: class_scores(f(adv)),
+        robust_targets: labels.clone(),
+        targets: labels,
+    }
+}
+
+/// A model in training (any [`Learn`]): the weights plus the [`Plan`] of its steps.
 #[derive(Module, Debug)]
-pub struct Trainee<M: Module + Classifier> {
+pub struct Trainee<M: Learn> {
     /// The weights.
     pub model: M,
     /// Objective, validation attack and guards.
@@ -72,16 +192,11 @@ pub struct Trainee<M: Module + Classifier> {
     pub plan: Plan,
 }
 
-impl<M: Module + Classifier> Trainee<M> {
-    /// One batch of the objective on inputs of rank `D`; see [`TrainStep::step`].
-    fn train_on<const D: usize>(
-        &self,
-        inputs: Tensor<D>,
-        labels: Tensor<1, Int>,
-        batch: &Batch,
-    ) -> TrainOutput<StepOutput> {
+impl<M: Learn> Trainee<M> {
+    /// The objective at this batch's eps (the warm-up's).
+    fn objective_at(&self, batch: &Batch) -> Objective {
         let plan = &self.plan;
-        let objective = if plan.eps_warmup_epochs > 0.0 {
+        if plan.eps_warmup_epochs > 0.0 {
             let eps = eps_at(
                 plan.eps,
                 plan.eps_warmup_epochs,
@@ -93,25 +208,22 @@ impl<M: Module + Classifier> Trainee<M> {
                 .expect("eps in [0, checked eps] is valid")
         } else {
             plan.objective.clone()
-        };
+        }
+    }
+}
+
+impl<M: Learn> TrainStep for Trainee<M> {
+    type Input = Batch;
+    type Output = StepOutput;
+
+    /// One batch of the objective. The attack runs on `model.valid()` (no parameter
+    /// gradients); eps follows the warm-up. A non-finite loss records a [`Divergence`] and stops
+    /// the run before the epoch's checkpoint is written.
+    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
+        let plan = &self.plan;
+        let objective = self.objective_at(&batch);
         let mut rng = AttackRng::new(batch.seed);
-        let supervision = Supervision {
-            labels: labels.clone(),
-            teacher: plan.companions.teacher.as_ref().map(|t| t.logits(&inputs)),
-        };
-        let model = |x: Tensor<D>| self.model.logits(x);
-        // Ensemble AT: batch i is attacked on surrogate i mod (k + 1), 0 being the model.
-        let surrogates = &plan.companions.surrogates;
-        let source = batch.iteration % (surrogates.len() + 1);
-        let out = if source == 0 {
-            let attack_model = self.model.valid();
-            let attack = |x: Tensor<D>| attack_model.logits(x);
-            objective.loss(&model, &attack, inputs, supervision, None, &mut rng)
-        } else {
-            let surrogate = surrogates[source - 1].beside(&inputs);
-            let attack = |x: Tensor<D>| surrogate.logits(x);
-            objective.loss(&model, &attack, inputs, supervision, None, &mut rng)
-        };
+        let out = self.model.train_loss(plan, &objective, &batch, &mut rng);
         let value = out.loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
             let mut slot = plan.divergence.lock().expect("divergence lock");
@@ -132,61 +244,18 @@ impl<M: Module + Classifier> Trainee<M> {
             StepOutput {
                 loss: out.loss.detach(),
                 scores: class_scores(out.logits.detach()),
-                targets: labels,
+                targets: out.labels,
             },
         )
     }
-
-    /// Clean and robust validation of a batch of rank `D`; see [`InferenceStep::step`].
-    fn validate_on<const D: usize>(
-        &self,
-        inputs: Tensor<D>,
-        labels: Tensor<1, Int>,
-        iteration: usize,
-    ) -> ValidOutput {
-        let f = |x: Tensor<D>| self.model.logits(x);
-        let logits = f(inputs.clone());
-        let loss = cross_entropy(logits.clone(), labels.clone()).mean();
-        let mut rng = AttackRng::new(self.plan.valid_seed ^ iteration as u64);
-        let adv = self
-            .plan
-            .valid_attack
-            .perturb(&f, inputs, labels.clone(), &mut rng)
-            .adversarial;
-        ValidOutput {
-            loss,
-            scores: class_scores(logits),
-            robust_scores: class_scores(f(adv)),
-            targets: labels,
-        }
-    }
 }
 
-impl<M: Module + Classifier> TrainStep for Trainee<M> {
-    type Input = Batch;
-    type Output = StepOutput;
-
-    /// One batch of the objective. The attack runs on `model.valid()` (no parameter
-    /// gradients); eps follows the warm-up. A non-finite loss records a [`Divergence`] and stops
-    /// the run before the epoch's checkpoint is written.
-    fn step(&self, batch: Batch) -> TrainOutput<StepOutput> {
-        let labels = batch.labels.clone();
-        match batch.inputs.clone() {
-            Inputs::Table(x) => self.train_on(x, labels, &batch),
-            Inputs::Image(x) => self.train_on(x, labels, &batch),
-        }
-    }
-}
-
-impl<M: Module + Classifier> InferenceStep for Trainee<M> {
+impl<M: Learn> InferenceStep for Trainee<M> {
     type Input = Batch;
     type Output = ValidOutput;
 
-    /// Clean loss and accuracy, and accuracy under the validation PGD attack at full eps.
+    /// Clean loss and accuracy, and accuracy under the validation attack at full eps.
     fn step(&self, batch: Batch) -> ValidOutput {
-        match batch.inputs {
-            Inputs::Table(x) => self.validate_on(x, batch.labels, batch.iteration),
-            Inputs::Image(x) => self.validate_on(x, batch.labels, batch.iteration),
-        }
+        self.model.validate(&self.plan, &batch)
     }
 }

@@ -14,7 +14,7 @@ use harden_data::split::stratified_split;
 use harden_model::{Classifier, ModelConfig, lora, store};
 
 use crate::finish::finish;
-use crate::learner::{ddp, launch};
+use crate::learner::{Material, ddp, launch};
 use crate::loader::mix;
 use crate::recorder::EpochCallback;
 use crate::run_dir::RunDir;
@@ -285,7 +285,8 @@ pub fn fit<M: Module + Classifier + 'static>(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model = init(&train_device);
-    let (trained, history) = launch(run, &dir, data, model, companions, strategy, options)?;
+    let material = Material::arrays(data, companions)?;
+    let (trained, history) = launch(run, &dir, material, model, strategy, options)?;
     finish(run, &dir, data, trained, history, options)
 }
 

@@ -10,14 +10,20 @@ use harden_data::spelling::Backoff;
 use harden_data::testing::data_dir;
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelSpec, TextModel};
-use harden_train::text::{
-    Oracle, TextSettings, evaluate_text, load_text_run, train_text, transfer_text,
-};
+use harden_train::text::{Oracle, TextSettings, evaluate_text, load_text_run, transfer_text};
 use harden_train::trainer::RunOptions;
-use harden_train::{ObjectiveKind, TrainConfig};
+use harden_train::{ObjectiveKind, TextReport, TrainConfig, TrainError};
 
 fn options(out: &Path) -> RunOptions {
     RunOptions::quiet(out, Device::flex())
+}
+
+/// `config` checked and trained as `options` say.
+fn train_text(config: &TrainConfig, options: &RunOptions) -> Result<TextReport, TrainError> {
+    config
+        .clone()
+        .check()
+        .and_then(|run| harden_train::train_text(&run, options))
 }
 
 /// The text run in `out` read back, with its test split.
@@ -71,14 +77,16 @@ fn a_transformer_learns_sentiment_and_typed_attacks_break_it_within_budget() {
         "config.json",
         "tokenizer.json",
         "model.json",
-        "model.bpk",
-        "model.safetensors",
+        "best.bpk",
+        "best.safetensors",
+        "final.bpk",
+        "final.safetensors",
         "metrics.jsonl",
         "report.json",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let best = &report.epochs[report.best_epoch - 1];
+    let best = &report.epochs[report.best_epoch.unwrap() - 1];
     assert!(
         best.valid_accuracy > 0.68,
         "validation accuracy {}",
@@ -151,7 +159,7 @@ fn embedding_space_objectives_train_and_image_objectives_are_refused() {
             ..sentiment(&data, objective, 3)
         };
         let report = train_text(&config, &options(&out)).unwrap();
-        let best = &report.epochs[report.best_epoch - 1];
+        let best = &report.epochs[report.best_epoch.unwrap() - 1];
         assert!(
             best.valid_accuracy > 0.6,
             "{objective:?}: {}",
@@ -198,7 +206,7 @@ fn a_smaller_student_distils_from_a_text_teacher() {
     for objective in [ObjectiveKind::Ard, ObjectiveKind::Rslad] {
         let out = dir.path().join(objective.name());
         let report = train_text(&student(objective, &robust, 3), &options(&out)).unwrap();
-        let best = &report.epochs[report.best_epoch - 1];
+        let best = &report.epochs[report.best_epoch.unwrap() - 1];
         eprintln!("{objective:?}: validation accuracy {}", best.valid_accuracy);
         assert!(
             best.valid_accuracy > 0.6,
@@ -206,8 +214,8 @@ fn a_smaller_student_distils_from_a_text_teacher() {
             best.valid_accuracy
         );
         assert!(
-            report.parameters < teacher.parameters,
-            "{}",
+            report.parameters.total < teacher.parameters.total,
+            "{:?}",
             report.parameters
         );
         assert_eq!(
@@ -257,7 +265,7 @@ fn ensemble_at_attacks_through_surrogate_runs_and_transfer_is_weaker_than_white_
         ..sentiment(&data, ObjectiveKind::EnsembleAt, 3)
     };
     let report = train_text(&config, &options(&out)).unwrap();
-    let best = &report.epochs[report.best_epoch - 1];
+    let best = &report.epochs[report.best_epoch.unwrap() - 1];
     eprintln!("ensemble AT: validation accuracy {}", best.valid_accuracy);
     assert!(best.valid_accuracy > 0.6, "{}", best.valid_accuracy);
 
@@ -318,9 +326,12 @@ fn lora_on_a_text_run_trains_encoder_adapters_from_its_weights() {
     let report = train_text(&config, &options(&out)).unwrap();
     // One layer of width 32, ff 64: query, key, value, output [32, 32], the feed-forward
     // [32, 64] and [64, 32], rank 8.
-    assert_eq!(report.trainable_parameters, 4 * 8 * 64 + 2 * 8 * 96);
-    assert_eq!(report.parameters, base_report.parameters);
-    assert!(report.trainable_parameters * 10 < report.parameters);
+    assert_eq!(report.parameters.trainable, 4 * 8 * 64 + 2 * 8 * 96);
+    assert_eq!(
+        report.parameters.total - report.parameters.adapter,
+        base_report.parameters.total
+    );
+    assert!(report.parameters.trainable * 10 < report.parameters.total);
     // The tokenizer is the base run's; the adapters are saved alone and for PEFT.
     assert_eq!(
         std::fs::read(base.join("tokenizer.json")).unwrap(),
@@ -329,7 +340,7 @@ fn lora_on_a_text_run_trains_encoder_adapters_from_its_weights() {
     for file in [
         "adapters.bpk",
         "adapters/adapter_model.safetensors",
-        "model.bpk",
+        "best.bpk",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }

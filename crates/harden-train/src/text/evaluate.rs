@@ -3,8 +3,10 @@
 use std::time::Instant;
 
 use burn::tensor::Device;
-use harden_adversarial::AttackRng;
-use harden_adversarial::text::{CharAttack, EmbeddingPgd, HotFlip, TextAttackSummary, TextExample};
+use burn::tensor::Tensor;
+use harden_adversarial::pgd::default_step_size;
+use harden_adversarial::text::{CharAttack, HotFlip, TextAttackSummary, TextExample, keep_mask};
+use harden_adversarial::{AttackRng, PgdConfig};
 use harden_data::tokenizer::{PAD_ID, UNK_ID};
 use harden_data::{TextDataset, TextTokenizer, TokenBatch};
 use harden_model::TextClassifier;
@@ -41,25 +43,37 @@ pub fn evaluate_text<M: TextClassifier>(
         .collect();
     let clean_accuracy = accuracy(model, &seqs, labels, 64, device);
 
-    // Embedding PGD at the run's eps; the attacks differentiate with respect to their inputs
-    // only (the weights carry no autodiff).
+    // PGD on the embeddings inside the run's per-token threat model at its eps, with
+    // `eval-restarts` restarts: a text counts as robust only if no point visited fools the
+    // model. The attack differentiates with respect to its inputs only (the weights carry no
+    // autodiff).
     let steps = config.eval_steps.max(1);
     let embedding = (config.eps > 0.0).then(|| {
         let eps = config.eps;
-        let pgd =
-            EmbeddingPgd::new(eps, steps, 2.5 * eps / steps as f64, true).expect("checked values");
+        let pgd = PgdConfig::new(
+            config.threat().expect("a checked eps"),
+            steps,
+            default_step_size(eps, steps),
+        )
+        .with_restarts(config.eval_restarts.max(1))
+        .check()
+        .expect("checked values");
         let mut rng = AttackRng::new(mix(config.seed, 3));
         let mut robust = 0;
         for (s, l) in seqs.chunks(32).zip(labels.chunks(32)) {
             let b = TokenBatch::new(s, device);
             let emb = model.embed(b.ids);
             let y = labels_tensor(l, device);
-            let (_, ok) = pgd.perturb(&Embedder(model), emb, b.pad, y, &mut rng);
-            robust += ok.int().sum().into_scalar::<i64>() as usize;
+            let keep = keep_mask(b.pad.clone());
+            let f = |e: Tensor<3>| model.logits_embedded(e, b.pad.clone());
+            let out = pgd.perturb_masked(&f, emb, y, keep, &mut rng);
+            robust += out.success.bool_not().int().sum().into_scalar::<i64>() as usize;
         }
         EmbeddingRobustness {
+            norm: config.norm(),
             eps,
             steps,
+            restarts: config.eval_restarts.max(1),
             robust_accuracy: robust as f64 / n.max(1) as f64,
         }
     });
@@ -126,6 +140,7 @@ pub fn evaluate_text<M: TextClassifier>(
     ];
     (
         TextEvaluation {
+            weights: String::new(),
             samples: n,
             clean_accuracy,
             embedding_pgd_white_box_bound: embedding,

@@ -3,23 +3,20 @@
 //! and the distillation objectives ARD and RSLAD from a text teacher run) or on character
 //! edits found on the fly (A2T), and an evaluation under the attacks a user can type.
 //!
-//! A text run directory holds `config.json`, `tokenizer.json` (HF `tokenizers` format),
-//! `model.json` (the sized model configuration), `model.bpk` (the weights of the best validation
-//! epoch) and `model.safetensors` (the same weights in PyTorch's layout, under burn's parameter
-//! names: `tokens.weight`, `encoder.layers.0.mha.query.weight`, `head.weight`, ...),
-//! `metrics.jsonl` (one line per epoch), `report.json` ([`TextReport`]) and, with word
-//! recognition, `words.json` (the training split's words and counts).
-//!
-//! The loop is written here rather than through burn-train's `Learner`, whose data loaders,
-//! steps and checkpoint strategy harden wires for array batches: a text batch carries its
-//! texts (A2T re-tokenises edited ones), and an epoch ends with one atomic write of the best
-//! weights.
+//! Text runs go through the trainer every run shares ([`crate::learner::launch`]): token
+//! batches ([`harden_data::Inputs::Tokens`]) from [`crate::loader::EncodedTexts`], steps by
+//! [`TextLearner`], so they resume, follow the schedules and the eps warm-up, and have the
+//! overfitting guard and the epoch callback as image runs do. The run directory has the
+//! layout of an image run (`config.json`, `metrics.jsonl`, `checkpoint/`, `best.*`,
+//! `final.*`, `report.json`, [`TextReport`]) and beside the weights `tokenizer.json` (HF
+//! `tokenizers` format), `model.json` (the sized model configuration) and, with word
+//! recognition, `words.json` (the training split's words and counts). The safetensors files
+//! hold burn's parameter names (`tokens.weight`, `encoder.layers.0.mha.query.weight`,
+//! `head.weight`, ...) with linear weights in PyTorch's layout.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use harden_adversarial::text::{CharAttack, HotFlip};
-use harden_adversarial::{Bounds, Norm, Objective, ObjectiveKind, ThreatModel};
 use harden_data::spelling::{Backoff, WordRecognizer};
 use harden_data::{TextDataset, TextTokenizer};
 use harden_model::{ModelConfig, TextModel, TextModelConfig};
@@ -29,15 +26,19 @@ use crate::{TrainConfig, TrainError};
 
 mod adapters;
 mod evaluate;
+mod plan;
 mod report;
 mod run;
+mod step;
 
 pub use adapters::{Embedder, Oracle};
 pub use evaluate::{evaluate_text, transfer_text};
-pub use report::{
-    EmbeddingRobustness, TextAttackSummaryRecord, TextEpoch, TextEvaluation, TextReport,
-};
+pub(crate) use plan::refuse_text_settings;
+pub use plan::{FREELB_STEP, TextPlan};
+pub use report::{EmbeddingRobustness, TextAttackSummaryRecord, TextEvaluation, TextReport};
+pub(crate) use run::labels_tensor;
 pub use run::train_text;
+pub use step::{TextKit, TextLearner};
 
 /// The settings only text runs have (`[text]` in a configuration file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,8 +60,8 @@ pub struct TextSettings {
     pub max_flips: usize,
     /// A2T: share of each batch also trained on its adversarial texts.
     pub adv_fraction: f64,
-    /// Validation texts attacked by the character attack after each epoch of an adversarial
-    /// objective, to record its robustness (0: none).
+    /// Validation texts (the first ones) attacked by the character attack after each epoch:
+    /// the validation robust accuracy the overfitting guard watches (at least 1).
     pub valid_attack_texts: usize,
     /// The TSV columns of the texts and labels (default: `text` and `label`).
     pub columns: harden_data::tsv::Columns,
@@ -127,64 +128,6 @@ impl TextData {
             test,
         })
     }
-}
-
-/// Checks the settings of a text run (what [`train_text`] checks first, before it reads
-/// anything).
-///
-/// # Errors
-///
-/// [`TrainError::Param`] naming the first setting out of range, or one a text run does not
-/// take.
-pub fn check(config: &TrainConfig) -> Result<(), TrainError> {
-    use harden_adversarial::error::{ParamError, TOKENS, check_count, check_finite_non_negative};
-    let t = &config.text;
-    config.check_loop()?;
-    check_count("max-len", t.max_len, TOKENS)?;
-    check_finite_non_negative("eps", config.eps)?;
-    check_finite_non_negative("init-mag", t.init_mag)?;
-    check_finite_non_negative("max-norm", t.max_norm)?;
-    if !(t.adv_fraction > 0.0 && t.adv_fraction <= 1.0) {
-        return Err(ParamError {
-            name: "adv-fraction",
-            value: t.adv_fraction.to_string(),
-            expected: "a number in (0, 1]",
-        }
-        .into());
-    }
-    CharAttack::new(t.max_words, t.candidates)?;
-    HotFlip::new(t.max_flips)?;
-    if matches!(
-        config.objective,
-        ObjectiveKind::FgsmRs | ObjectiveKind::Trades
-    ) {
-        return Err(ParamError {
-            name: "objective",
-            value: config.objective.name(),
-            expected: "clean, pgd (on token embeddings), freelb, miyato, a2t, ard, rslad or ensemble-at for a text model",
-        }
-        .into());
-    }
-    config.check_models()?;
-    distillation(config)?;
-    Ok(())
-}
-
-/// The `ard` or `rslad` objective of a text run (`None` for the other objectives): its inner
-/// maximisation perturbs each token's embedding inside an L2 ball of radius `eps`, as the
-/// `pgd` objective of text runs does, with steps of `alpha` (default 2.5 eps / steps).
-///
-/// # Errors
-///
-/// [`TrainError::Param`] for an eps, step, weight or temperature out of range.
-pub(crate) fn distillation(config: &TrainConfig) -> Result<Option<Objective>, TrainError> {
-    if !config.objective.distils() {
-        return Ok(None);
-    }
-    let threat = ThreatModel::new(Norm::L2, config.eps)?
-        .with_bounds(Bounds::Unbounded)?
-        .per_token();
-    Ok(Some(config.objective_config(&threat).check()?))
 }
 
 /// The text model `config` asks for, sized for `vocab_size` tokens and `classes` classes.
@@ -271,7 +214,7 @@ pub(crate) struct TextRunFiles {
     pub tokenizer: TextTokenizer,
     /// `model.json`.
     pub model: TextModelConfig,
-    /// The path of `model.bpk`.
+    /// The path of the best weights: `best.bpk` (`model.bpk` in runs of harden 0.1).
     pub weights: PathBuf,
 }
 
@@ -287,7 +230,7 @@ pub(crate) fn read_text_run(dir: &Path) -> Result<TextRunFiles, TrainError> {
             Err(TrainError::NotARun {
                 dir: dir.to_path_buf(),
                 message: format!(
-                    "{name} is missing (a text run holds config.json, tokenizer.json, model.json and model.bpk, and words.json when trained with word recognition)"
+                    "{name} is missing (a text run holds config.json, tokenizer.json, model.json and best.bpk, and words.json when trained with word recognition)"
                 ),
             })
         }
@@ -323,6 +266,9 @@ pub(crate) fn read_text_run(dir: &Path) -> Result<TextRunFiles, TrainError> {
         config,
         tokenizer,
         model: model_config,
-        weights: need("model.bpk")?,
+        weights: match dir.join("model.bpk") {
+            old if old.is_file() && !dir.join("best.bpk").exists() => old,
+            _ => need("best.bpk")?,
+        },
     })
 }

@@ -3,41 +3,38 @@
 use harden_adversarial::text::TextAttackSummary;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainConfig;
-
-/// One epoch of a text run, a line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TextEpoch {
-    /// Epoch, 1-based.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy on the (possibly perturbed) inputs trained on.
-    pub train_accuracy: f64,
-    /// Clean validation accuracy.
-    pub valid_accuracy: f64,
-    /// Validation accuracy under the character attack (adversarial objectives only).
-    pub valid_robust_accuracy: Option<f64>,
-    /// Training seconds.
-    pub seconds: f64,
-    /// Training sentences per second.
-    pub sentences_per_second: f64,
-}
 
 /// Robust accuracy under embedding PGD.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingRobustness {
-    /// Per-token L2 radius.
+    /// The norm of each token's ball.
+    #[serde(default = "l2")]
+    pub norm: harden_adversarial::Norm,
+    /// Per-token radius.
     pub eps: f64,
     /// Steps.
     pub steps: usize,
-    /// Accuracy when every iterate must be classified correctly.
+    /// Random restarts; a text is robust only if it survives all.
+    #[serde(default = "one")]
+    pub restarts: usize,
+    /// Accuracy when no point visited fools the model.
     pub robust_accuracy: f64,
+}
+
+fn l2() -> harden_adversarial::Norm {
+    harden_adversarial::Norm::L2
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The evaluation of a text model on test texts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextEvaluation {
+    /// Which weights: `best (epoch N)` or `final (epoch N)`.
+    #[serde(default)]
+    pub weights: String,
     /// Texts evaluated (the first ones of the test split).
     pub samples: usize,
     /// Clean accuracy.
@@ -87,34 +84,6 @@ impl TextAttackSummaryRecord {
     }
 }
 
-/// Everything a text run's `report.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TextReport {
-    /// harden's version.
-    pub harden_version: String,
-    /// burn's version.
-    pub burn_version: String,
-    /// The configuration.
-    pub config: TrainConfig,
-    /// The device trained on.
-    pub device: String,
-    /// Tokens in the vocabulary learned.
-    pub vocab_size: usize,
-    /// Parameters of the model.
-    pub parameters: usize,
-    /// Parameters trained: all of them, or the adapters of a LoRA run.
-    #[serde(default)]
-    pub trainable_parameters: usize,
-    /// Training texts.
-    pub train_samples: usize,
-    /// Validation texts.
-    pub valid_samples: usize,
-    /// The epoch with the best clean validation accuracy (its weights are `model.bpk`).
-    pub best_epoch: usize,
-    /// Every epoch.
-    pub epochs: Vec<TextEpoch>,
-    /// Training seconds over all epochs.
-    pub train_seconds: f64,
-    /// The final evaluation on the test split.
-    pub evaluation: TextEvaluation,
-}
+/// Everything a text run's `report.json` holds: the report of every run, with the text
+/// evaluation.
+pub type TextReport = crate::TrainReport<TextEvaluation>;
