@@ -288,9 +288,7 @@ fn text_epoch(
         ..TrainConfig::default()
     };
     let options = RunOptions::quiet(run_dir.clone(), device.clone());
-    let report = config
-        .check()
-        .and_then(|run| train_text(&run, &options));
+    let report = config.check().and_then(|run| train_text(&run, &options));
     let _ = std::fs::remove_dir_all(&run_dir);
     let report = report?;
     let epoch = &report.epochs[0];

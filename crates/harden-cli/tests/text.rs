@@ -28,7 +28,7 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
             "0.05",
         ],
     );
-    for file in ["tokenizer.json", "model.json", "model.bpk", "report.json"] {
+    for file in ["tokenizer.json", "model.json", "best.bpk", "report.json"] {
         assert!(run.join(file).is_file(), "{file}");
     }
     let report = stdout_json(
@@ -122,7 +122,7 @@ fn a_text_run_trains_evaluates_and_writes_attacked_texts() {
     // refused before any text is encoded, not a panic in the embedding lookup.
     let mixed = dir.path().join("mixed");
     std::fs::create_dir(&mixed).unwrap();
-    for file in ["config.json", "tokenizer.json", "model.json", "model.bpk"] {
+    for file in ["config.json", "tokenizer.json", "model.json", "best.bpk"] {
         std::fs::copy(run.join(file), mixed.join(file)).unwrap();
     }
     let model_json = mixed.join("model.json");

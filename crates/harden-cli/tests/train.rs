@@ -371,6 +371,106 @@ fn a_run_the_guard_stopped_resumes_without_training_on() {
     assert!(report["epochs_completed"].as_u64().unwrap() < 6, "{report}");
 }
 
+/// The flags of a small text run on 400 yelp sentences: a one-layer Transformer, A2T with word
+/// recognition (so the tokenizer, the word list and the character attack all take part),
+/// 4 epochs.
+fn quick_text(tsv: &Path) -> Vec<String> {
+    format!(
+        "--dataset tsv:{} --model text-transformer --width 16 --layers 1 --heads 2 --ff 32 \
+         --objective a2t --word-recognition --vocab-size 300 --max-len 24 --epochs 4 \
+         --valid-attack-texts 10 --eval-samples 20 --eval-steps 2 --device flex",
+        tsv.display()
+    )
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
+}
+
+/// A text run killed at its epoch boundaries, while writing its tokenizer, its weights or
+/// its report resumes to the files of an uninterrupted run.
+#[test]
+fn a_text_run_killed_at_any_point_resumes_to_the_same_files() {
+    let Some(data) = harden_data::testing::data_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = common::yelp_slice(&data, dir.path());
+    let args = quick_text(&tsv);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let points = [
+        "after-rename:config.json",
+        "after-rename:tokenizer.json",
+        "before-rename:words.json",
+        "before-rename:model-1.bpk",
+        "after-rename:scheduler-2.bpk",
+        "after-metrics:2",
+        "before-rename:final.safetensors",
+        "after-rename:best.bpk",
+        "final-evaluation:",
+        "before-rename:report.json",
+    ];
+    assert_killed_runs_resume(dir.path(), &args, &points);
+}
+
+/// The same text command twice, on one thread and on two, writes the same `metrics.jsonl`
+/// and `report.json` (timings aside) and the same weights: the seed decides the run.
+#[test]
+fn a_text_run_repeats_with_its_seed_on_any_thread_count() {
+    let Some(data) = harden_data::testing::data_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = common::yelp_slice(&data, dir.path());
+    let run = |name: &str, threads: &str| {
+        let out = dir.path().join(name);
+        harden()
+            .arg("train")
+            .args(quick_text(&tsv))
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", threads)
+            .assert()
+            .success();
+        out
+    };
+    let (a, b, c) = (run("a", "2"), run("b", "2"), run("c", "1"));
+    let text = |run: &Path, file: &str| std::fs::read_to_string(run.join(file)).unwrap();
+    let read = |run: &Path, file: &str| std::fs::read(run.join(file)).unwrap();
+    for other in [&b, &c] {
+        for file in ["metrics.jsonl", "report.json"] {
+            let (x, y) = (
+                without_timings(&text(&a, file)),
+                without_timings(&text(other, file)),
+            );
+            // The report names the thread count; nothing else may differ.
+            let threads = |s: &str| {
+                s.replace("\"threads\": 1", "\"threads\": 2")
+                    .replace("1 threads", "2 threads")
+            };
+            assert_eq!(threads(&x), threads(&y), "{file}: {}", other.display());
+        }
+        for file in ["best.safetensors", "final.safetensors"] {
+            assert!(
+                tensors(&read(&a, file)) == tensors(&read(other, file)),
+                "{file}"
+            );
+        }
+    }
+    // And another seed gives another run.
+    let out = dir.path().join("seed");
+    harden()
+        .arg("train")
+        .args(quick_text(&tsv))
+        .args(["--quiet", "--seed", "1", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_ne!(
+        without_timings(&text(&a, "metrics.jsonl")),
+        without_timings(&text(&out, "metrics.jsonl"))
+    );
+}
+
 /// `--norm` is parsed by one table for every command: `inf` and `2` are accepted by `train`
 /// and `eval` alike, and a bad name gets the same answer from both.
 #[test]

@@ -261,6 +261,7 @@ impl Layout {
 
 /// A batch of inputs in its dataset's [`Layout`].
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // tensor handles, two of them for tokens
 pub enum Inputs {
     /// Feature vectors `[N, F]`.
     Table(Tensor<2>),

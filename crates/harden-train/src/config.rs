@@ -325,7 +325,10 @@ impl TrainConfig {
     pub fn check(self) -> Result<Run, TrainError> {
         let text = self.dataset.is_text();
         let fits = if text {
-            !matches!(self.objective, ObjectiveKind::FgsmRs | ObjectiveKind::Trades)
+            !matches!(
+                self.objective,
+                ObjectiveKind::FgsmRs | ObjectiveKind::Trades
+            )
         } else {
             !matches!(
                 self.objective,

@@ -146,7 +146,11 @@ pub fn best_and_last<M: Learn>(
             let trainee = trained.load_record(record);
             (format!("best (epoch {best})"), trainee.model, last)
         }
-        Some(best) => (format!("best (epoch {best}, the last)"), trained.model, last),
+        Some(best) => (
+            format!("best (epoch {best}, the last)"),
+            trained.model,
+            last,
+        ),
         None => (format!("final (epoch {last_epoch})"), trained.model, last),
     })
 }

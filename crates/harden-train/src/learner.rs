@@ -130,7 +130,9 @@ pub fn launch<M: Learn>(
     let iters_per_epoch = train_loader.batches_per_epoch();
     let valid_loader = EpochLoader::over(
         material.valid,
-        config.batch_size.max(if material.text.is_some() { 64 } else { 250 }),
+        config
+            .batch_size
+            .max(if material.text.is_some() { 64 } else { 250 }),
         config.seed,
         false,
         done + 1,

@@ -42,7 +42,7 @@ pub struct EpochRecord {
 
 /// The epochs of a run so far, its best epoch and whether the guard stopped it; shared
 /// between the recorder and the trainer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunHistory {
     /// Every epoch's record, in order.
     pub epochs: Vec<EpochRecord>,
@@ -57,14 +57,23 @@ pub struct RunHistory {
     pub guard: bool,
 }
 
+impl Default for RunHistory {
+    /// An empty history ranking epochs by robust accuracy, guarded.
+    fn default() -> Self {
+        Self::new(false)
+    }
+}
+
 impl RunHistory {
     /// A history ranking epochs by clean accuracy (`by_clean`) or robust accuracy; the guard
     /// watches robust accuracy unless epochs are ranked by clean accuracy.
     pub fn new(by_clean: bool) -> Self {
         Self {
+            epochs: Vec::new(),
+            best_epoch: None,
+            collapse: None,
             by_clean,
             guard: !by_clean,
-            ..Self::default()
         }
     }
 
@@ -77,10 +86,12 @@ impl RunHistory {
     /// The first epoch of the highest validation robust accuracy: what the guard measures a
     /// fall from.
     fn most_robust(&self) -> Option<&EpochRecord> {
-        self.epochs.iter().fold(None, |best: Option<&EpochRecord>, r| match best {
-            Some(b) if b.valid_robust_accuracy >= r.valid_robust_accuracy => Some(b),
-            _ => Some(r),
-        })
+        self.epochs
+            .iter()
+            .fold(None, |best: Option<&EpochRecord>, r| match best {
+                Some(b) if b.valid_robust_accuracy >= r.valid_robust_accuracy => Some(b),
+                _ => Some(r),
+            })
     }
 
     fn score(&self, record: &EpochRecord) -> f64 {
@@ -105,6 +116,14 @@ impl RunHistory {
     /// can lose 37 points of robust accuracy over two epochs and regain them in the next. The
     /// best checkpoint is kept either way, so waiting costs only the extra epochs.
     pub fn push(&mut self, record: EpochRecord, drop: f64, patience: usize) -> Option<String> {
+        let best_epoch = if self
+            .best()
+            .is_none_or(|b| self.score(&record) > self.score(b))
+        {
+            Some(record.epoch)
+        } else {
+            self.best_epoch
+        };
         let guarded = if self.guard { self.most_robust() } else { None };
         let collapse = guarded.and_then(|best| {
             let collapsed = |r: &EpochRecord| {
@@ -130,16 +149,11 @@ impl RunHistory {
                     100.0 * drop,
                     100.0 * best.valid_accuracy,
                     100.0 * record.valid_accuracy,
-                    self.best_epoch.unwrap_or(best.epoch)
+                    best_epoch.unwrap_or(best.epoch)
                 )
             })
         });
-        if self
-            .best()
-            .is_none_or(|b| self.score(&record) > self.score(b))
-        {
-            self.best_epoch = Some(record.epoch);
-        }
+        self.best_epoch = best_epoch;
         self.epochs.push(record);
         if collapse.is_some() {
             self.collapse = collapse.clone();
@@ -328,6 +342,19 @@ mod tests {
         assert!(c.push(record(1, 0.90, 0.40), 0.2, 1).is_none());
         assert!(c.push(record(2, 0.98, 0.01), 0.2, 1).is_none());
         assert_eq!(c.best_epoch, Some(2));
+
+        // Text runs rank by clean accuracy and are still guarded: the fall is measured from
+        // the most robust epoch, and the message names the best checkpoint by clean accuracy.
+        let mut t = RunHistory::new(true).with_guard(true);
+        assert!(t.push(record(1, 0.80, 0.50), 0.2, 1).is_none());
+        assert!(t.push(record(2, 0.85, 0.45), 0.2, 1).is_none());
+        let msg = t.push(record(3, 0.86, 0.10), 0.2, 1).unwrap();
+        assert!(
+            msg.contains("fell from 50.00% (epoch 1)")
+                && msg.contains("best checkpoint is epoch 3"),
+            "{msg}"
+        );
+        assert_eq!(t.best_epoch, Some(3));
     }
 
     /// Seed 5 of fast adversarial training on MNIST (validation clean / PGD-10 accuracy of

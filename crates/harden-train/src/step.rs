@@ -223,6 +223,12 @@ impl<M: Learn> TrainStep for Trainee<M> {
         let plan = &self.plan;
         let objective = self.objective_at(&batch);
         let mut rng = AttackRng::new(batch.seed);
+        // The device's generator (dropout) starts each batch from the batch's seed, so a
+        // resumed run draws the masks the uninterrupted one drew.
+        batch
+            .labels
+            .device()
+            .seed(crate::loader::mix(batch.seed, 0xd7));
         let out = self.model.train_loss(plan, &objective, &batch, &mut rng);
         let value = out.loss.clone().into_scalar::<f32>();
         if !value.is_finite() {

@@ -1,11 +1,11 @@
 //! The checked text side of a run: the perturbations and attacks of text objectives that the
 //! [`Run`](crate::Run)'s objective does not hold.
 
+use harden_adversarial::ObjectiveKind;
 use harden_adversarial::error::{
     ParamError, TOKENS, check_count, check_finite_non_negative, check_finite_positive,
 };
 use harden_adversarial::text::{CharAttack, FreeLb, HotFlip, OneStepL2};
-use harden_adversarial::ObjectiveKind;
 
 use crate::{TrainConfig, TrainError};
 

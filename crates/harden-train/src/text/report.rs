@@ -3,7 +3,6 @@
 use harden_adversarial::text::TextAttackSummary;
 use serde::{Deserialize, Serialize};
 
-
 /// Robust accuracy under embedding PGD.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingRobustness {

@@ -15,8 +15,8 @@ use harden_model::store::{load_module, save_module};
 use harden_model::{TextClassifier, TextModel, WeightsFormat, lora};
 
 use super::{
-    TextData, TextKit, TextLearner, TextReport, TextRunFiles, WORDS, evaluate_text,
-    load_companion, model_config, read_companion,
+    TextData, TextKit, TextLearner, TextReport, TextRunFiles, WORDS, evaluate_text, load_companion,
+    model_config, read_companion,
 };
 use crate::finish::{best_and_last, write_report};
 use crate::learner::{Material, ddp, launch};

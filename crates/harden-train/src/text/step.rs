@@ -74,7 +74,9 @@ fn tokens(batch: &Batch) -> (Tensor<2, Int>, Tensor<2, Bool>) {
 }
 
 fn kit(plan: &Plan) -> &TextKit {
-    plan.text.as_deref().expect("a text run's plan holds its TextKit")
+    plan.text
+        .as_deref()
+        .expect("a text run's plan holds its TextKit")
 }
 
 impl<M: TextClassifier + Send + 'static> TextLearner<M> {
@@ -89,7 +91,11 @@ impl<M: TextClassifier + Send + 'static> TextLearner<M> {
         rng: &mut AttackRng,
     ) -> (Tensor<2, Int>, Tensor<2, Bool>, Tensor<1, Int>) {
         let texts = kit.train.texts();
-        let mut labels: Vec<u32> = batch.indices.iter().map(|&i| kit.train.labels()[i]).collect();
+        let mut labels: Vec<u32> = batch
+            .indices
+            .iter()
+            .map(|&i| kit.train.labels()[i])
+            .collect();
         let mut seqs: Vec<Vec<u32>> = batch
             .indices
             .iter()
@@ -181,9 +187,10 @@ impl<M: TextClassifier + Send + 'static> Learn for TextLearner<M> {
                 // threat model. It hands the model its clean and perturbed embeddings as new
                 // leaves; adding the perturbation to the looked-up embeddings sends the
                 // gradient on to the embedding table.
-                let teacher = kit.teacher.as_ref().map(|t| {
-                    t.logits_tokens(ids.clone().without_autodiff(), attack_pad.clone())
-                });
+                let teacher = kit
+                    .teacher
+                    .as_ref()
+                    .map(|t| t.logits_tokens(ids.clone().without_autodiff(), attack_pad.clone()));
                 let attacked = |e: Tensor<3>| attack_model.logits_embedded(e, attack_pad.clone());
                 let emb = model.embed(ids);
                 let student = |e: Tensor<3>| {
@@ -229,7 +236,11 @@ impl<M: TextClassifier + Send + 'static> Learn for TextLearner<M> {
             device: device.clone(),
         };
         let (mut seqs, mut labels) = (Vec::new(), Vec::new());
-        for &i in batch.indices.iter().filter(|&&i| i < kit.valid_attack_texts) {
+        for &i in batch
+            .indices
+            .iter()
+            .filter(|&&i| i < kit.valid_attack_texts)
+        {
             let (text, label) = (&kit.valid.texts()[i], kit.valid.labels()[i]);
             let mut rng = AttackRng::new(mix(plan.valid_seed, i as u64));
             let ex = kit.plan.chars.attack(&oracle, text, label, &mut rng);
