@@ -153,6 +153,10 @@ pub fn run(args: &AttackArgs) -> Result<()> {
             &crate::text_eval::Budget {
                 samples: Some(args.samples),
                 eps: Some(args.eps),
+                norm: args.flags.norm_given(),
+                steps: args.flags.steps_given(),
+                restarts: args.flags.restarts_given(),
+                seed: args.flags.seed_given(),
                 max_words: None,
                 max_flips: None,
                 surrogate: None,
@@ -169,10 +173,10 @@ pub fn run(args: &AttackArgs) -> Result<()> {
         "fgsm" => PgdConfig::fgsm(threat.clone()),
         "pgd" => PgdConfig::new(
             threat.clone(),
-            flags.steps,
-            step_size.unwrap_or_else(|| default_step_size(args.eps, flags.steps)),
+            flags.steps(),
+            step_size.unwrap_or_else(|| default_step_size(args.eps, flags.steps())),
         )
-        .with_restarts(flags.restarts),
+        .with_restarts(flags.restarts()),
         other => bail!("invalid --attack {other:?}: expected fgsm or pgd"),
     }
     .check()
@@ -188,7 +192,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
     let (_, model) = weights.load(test, &device)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
 
-    let mut rng = AttackRng::new(flags.seed);
+    let mut rng = AttackRng::new(flags.seed());
     let mut attacked = Attacked::default();
     match Batches::first(test, n, 256, &device)? {
         Batches::Table(b) => attacked.extend(&model, &attack, &b, &mut rng),
@@ -329,7 +333,7 @@ pub fn run(args: &AttackArgs) -> Result<()> {
 }
 
 fn attack_name(args: &AttackArgs, attack: &PgdConfig) -> String {
-    let (norm, eps) = (args.flags.norm.name(), args.eps);
+    let (norm, eps) = (args.flags.norm().name(), args.eps);
     match args.attack.as_str() {
         "fgsm" => format!("FGSM {norm} eps {eps}"),
         _ => format!(

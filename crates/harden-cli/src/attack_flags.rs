@@ -8,32 +8,73 @@ use crate::kinds::Kind;
 /// `--norm`, `--steps`, `--restarts`, `--step-size` and `--seed`.
 #[derive(Debug, clap::Args)]
 pub struct AttackFlags {
-    /// Threat model norm (`inf` and `2` are accepted too).
-    #[arg(long, default_value = "linf", value_parser = Kind::<Norm>::new())]
-    pub norm: Norm,
-    /// PGD steps (with --attack pgd).
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
-    /// PGD random restarts (with --attack pgd); a sample counts as robust only if it survives
-    /// every restart.
-    #[arg(long, default_value_t = 1)]
-    pub restarts: usize,
+    /// Threat model norm (`inf` and `2` are accepted too) [default: linf; a text run's own].
+    #[arg(long, value_parser = Kind::<Norm>::new())]
+    norm: Option<Norm>,
+    /// PGD steps (with --attack pgd; with --suite text, embedding PGD's) [default: 20; a text
+    /// run's own].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// PGD random restarts (with --attack pgd; with --suite text, embedding PGD's); a sample
+    /// counts as robust only if it survives every restart [default: 1; a text run's own].
+    #[arg(long)]
+    restarts: Option<usize>,
     /// PGD step size (with --attack pgd); default 2.5 eps / steps.
     #[arg(long, allow_negative_numbers = true)]
     pub step_size: Option<f64>,
-    /// Seed of the attacks' random starts.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the attacks' random starts [default: 0; a text run's own].
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 impl AttackFlags {
+    /// `--norm`, as given.
+    pub fn norm_given(&self) -> Option<Norm> {
+        self.norm
+    }
+
+    /// `--steps`, as given.
+    pub fn steps_given(&self) -> Option<usize> {
+        self.steps
+    }
+
+    /// `--restarts`, as given.
+    pub fn restarts_given(&self) -> Option<usize> {
+        self.restarts
+    }
+
+    /// `--seed`, as given.
+    pub fn seed_given(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// The norm: `--norm`, else L-inf.
+    pub fn norm(&self) -> Norm {
+        self.norm.unwrap_or(Norm::Linf)
+    }
+
+    /// PGD steps: `--steps`, else 20.
+    pub fn steps(&self) -> usize {
+        self.steps.unwrap_or(20)
+    }
+
+    /// PGD restarts: `--restarts`, else 1.
+    pub fn restarts(&self) -> usize {
+        self.restarts.unwrap_or(1)
+    }
+
+    /// The attacks' seed: `--seed`, else 0.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
     /// The threat model of `--norm` with radius `eps`; `flag` names the flag `eps` came from.
     ///
     /// # Errors
     ///
     /// A radius the threat model rejects (negative, not finite).
     pub fn threat(&self, eps: f64, flag: &str) -> Result<ThreatModel> {
-        let threat = ThreatModel::new(self.norm, eps).with_context(|| flag.to_string())?;
+        let threat = ThreatModel::new(self.norm(), eps).with_context(|| flag.to_string())?;
         warn_if_unbounded(&threat, flag);
         Ok(threat)
     }

@@ -115,8 +115,8 @@ fn suite(args: &EvalArgs) -> Result<Suite> {
             // curve is drawn (refused above).
             "transfer" => Ok(Suite::Fgsm),
             "pgd" => Ok(Suite::Pgd {
-                steps: args.flags.steps,
-                restarts: args.flags.restarts,
+                steps: args.flags.steps(),
+                restarts: args.flags.restarts(),
                 step_size,
             }),
             other => bail!("invalid --attack {other:?}: expected fgsm, pgd or transfer"),
@@ -141,7 +141,7 @@ fn evaluate_rank<const D: usize>(
     let f = |x: Tensor<D>| model.forward(x);
     let g = surrogate.map(|s| move |x: Tensor<D>| s.forward(x));
     let g_dyn = g.as_ref().map(|g| g as &dyn Differentiable<D>);
-    let seed = args.flags.seed;
+    let seed = args.flags.seed();
     let evaluation = match (args.attack.as_deref(), g_dyn) {
         (Some("transfer"), Some(g)) => {
             let apgd = ApgdConfig::new(threat.clone(), ApgdLoss::CrossEntropy).check()?;
@@ -165,22 +165,65 @@ fn evaluate_rank<const D: usize>(
     Ok((evaluation, curve))
 }
 
+/// `--suite text` on a text run: the flags of image and table evaluations are refused, the
+/// attack flags set the embedding PGD of the suite.
+fn text_suite(args: &EvalArgs, device: &burn::tensor::Device) -> Result<()> {
+    let weights = &args.weights;
+    for (flag, given) in [
+        ("--adapters", args.adapters.is_some()),
+        ("--plot", args.plot.is_some()),
+        ("--eps-list", !args.eps_list.is_empty()),
+        ("--attack", args.attack.is_some()),
+        ("--model", weights.model.is_some()),
+        ("--hidden", weights.hidden.is_some()),
+        ("--dataset", weights.dataset.is_some()),
+        ("--data-dir", weights.data_dir.is_some()),
+        ("--surrogate-model", args.surrogate_model.is_some()),
+        ("--surrogate-hidden", args.surrogate_hidden.is_some()),
+        ("--step-size", args.flags.step_size(Some("pgd"))?.is_some()),
+    ] {
+        if given {
+            bail!(
+                "{flag} does not apply to --suite text: a text run is evaluated with its own model, tokenizer and test split (a LoRA text run already holds its merged weights)"
+            );
+        }
+    }
+    crate::text_eval::run(
+        &args.model_file,
+        &crate::text_eval::Budget {
+            samples: args.samples,
+            eps: args.eps,
+            norm: args.flags.norm_given(),
+            steps: args.flags.steps_given(),
+            restarts: args.flags.restarts_given(),
+            seed: args.flags.seed_given(),
+            max_words: args.max_words,
+            max_flips: args.max_flips,
+            surrogate: args.surrogate.clone(),
+        },
+        device,
+        args.report.as_deref(),
+        args.examples.as_deref(),
+    )
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = batch_and_device(args.batch_size, &args.device)?;
-    if args.suite.as_deref() == Some("text") {
-        return crate::text_eval::run(
-            &args.model_file,
-            &crate::text_eval::Budget {
-                samples: args.samples,
-                eps: args.eps,
-                max_words: args.max_words,
-                max_flips: args.max_flips,
-                surrogate: args.surrogate.clone(),
+    let text_run = args.model_file.is_dir()
+        && harden_train::run_config(&args.model_file).is_ok_and(|c| c.dataset.is_text());
+    match (args.suite.as_deref(), &args.attack) {
+        (Some("text"), _) => return text_suite(args, &device),
+        (None, None) if text_run => return text_suite(args, &device),
+        (suite, attack) if text_run => bail!(
+            "{}: {} is a text run; evaluate it with --suite text",
+            match (suite, attack) {
+                (Some(s), _) => format!("--suite {s}"),
+                (None, Some(a)) => format!("--attack {a}"),
+                _ => unreachable!("matched above"),
             },
-            &device,
-            args.report.as_deref(),
-            args.examples.as_deref(),
-        );
+            args.model_file.display()
+        ),
+        _ => {}
     }
     for (flag, given) in [
         ("--examples", args.examples.is_some()),

@@ -53,6 +53,14 @@ pub struct Budget {
     pub samples: Option<usize>,
     /// The embedding PGD radius per token.
     pub eps: Option<f64>,
+    /// The embedding PGD norm.
+    pub norm: Option<harden_train::Norm>,
+    /// Embedding PGD steps.
+    pub steps: Option<usize>,
+    /// Embedding PGD restarts.
+    pub restarts: Option<usize>,
+    /// Seed of the attacks.
+    pub seed: Option<u64>,
     /// Words the character attack may edit per text.
     pub max_words: Option<usize>,
     /// Tokens HotFlip may replace per text.
@@ -83,9 +91,34 @@ pub fn run(
     let (mut config, tokenizer, model) = load_text_run(dir, device)?;
     if let Some(e) = budget.eps {
         if !(e.is_finite() && e > 0.0) {
-            bail!("invalid --eps {e}: expected a positive number (the per-token L2 radius)");
+            bail!("invalid --eps {e}: expected a positive number (the per-token radius)");
         }
         config.eps = e;
+    }
+    if let Some(norm) = budget.norm {
+        config.norm = Some(norm);
+    }
+    for (flag, value, slot, most) in [
+        (
+            "steps",
+            budget.steps,
+            &mut config.eval_steps,
+            harden_adversarial::error::STEPS,
+        ),
+        (
+            "restarts",
+            budget.restarts,
+            &mut config.eval_restarts,
+            harden_adversarial::error::RESTARTS,
+        ),
+    ] {
+        if let Some(v) = value {
+            harden_adversarial::error::check_count(flag, v, most)?;
+            *slot = v;
+        }
+    }
+    if let Some(seed) = budget.seed {
+        config.seed = seed;
     }
     for (flag, value, slot) in [
         ("max-words", budget.max_words, &mut config.text.max_words),
@@ -103,6 +136,12 @@ pub fn run(
     let n = budget.samples.unwrap_or(test.len()).min(test.len());
     if n == 0 {
         bail!("invalid --samples 0: expected at least 1");
+    }
+    if let Some(asked) = budget.samples.filter(|&s| s > test.len()) {
+        eprintln!(
+            "warning: --samples {asked} exceeds the {} texts of the test split; evaluating all of them",
+            test.len()
+        );
     }
     let (mut evaluation, mut examples) =
         evaluate_text(&model, &tokenizer, &test, &config, n, device);

@@ -169,3 +169,187 @@ fn text_flags_and_objectives_meet_their_data() {
         );
     }
 }
+
+/// What goes wrong late in a text run, or comes from another run, is refused with a line that
+/// names it, and leaves no folder behind: adapter ranks no weight can hold, targets that match
+/// nothing, starting weights of another class count or architecture; and `eval` refuses the
+/// flags of image evaluations on a text run instead of ignoring them.
+#[test]
+fn companions_sizes_and_late_failures_are_refused_without_leftovers() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = yelp_slice(&data, dir.path());
+    let small = [
+        "--width",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--ff",
+        "32",
+        "--vocab-size",
+        "300",
+        "--max-len",
+        "24",
+        "--epochs",
+        "1",
+        "--valid-attack-texts",
+        "4",
+        "--eval-samples",
+        "8",
+        "--eval-steps",
+        "2",
+        "--objective",
+        "clean",
+    ];
+    let base = dir.path().join("base");
+    train_on_tsv(&base, &tsv, &small);
+    let images = dir.path().join("images");
+    train_quietly(
+        &images,
+        "--hidden 8 --epochs 1 --objective clean".split(' '),
+    );
+    let dataset = format!("tsv:{}", tsv.display());
+    let out = dir.path().join("out");
+    let text_train = |extra: &[&str]| {
+        let mut cmd = harden();
+        cmd.args(["train", "--dataset", &dataset])
+            .args(small)
+            .args(extra)
+            .arg("--out")
+            .arg(&out);
+        cmd
+    };
+    let base_dir = base.to_str().unwrap();
+    // Ranks whose adapters would outgrow the weights, however large: never allocated.
+    for rank in ["17", "100000", "1000000000000"] {
+        assert_user_error(
+            &mut text_train(&["--init", base_dir, "--lora-rank", rank]),
+            &format!("lora-rank {rank} gives adapters of"),
+        );
+        assert!(!out.exists(), "rank {rank}");
+        assert_user_error(
+            harden()
+                .args(["train", "--epochs", "1", "--init"])
+                .arg(&images)
+                .args(["--lora-rank", rank, "--out"])
+                .arg(&out),
+            "more than the 592 of the 2 weights they adapt: at most 6",
+        );
+        assert!(!out.exists(), "rank {rank}");
+    }
+    // Targets that match nothing are found after the folder is made: it goes again, and the
+    // same --out is then free for the next run.
+    assert_user_error(
+        &mut text_train(&[
+            "--init",
+            base_dir,
+            "--lora-rank",
+            "2",
+            "--lora-targets",
+            "nothing",
+        ]),
+        "no weight matched the LoRA targets",
+    );
+    assert!(!out.exists());
+    text_train(&["--init", base_dir, "--lora-rank", "2"])
+        .arg("--quiet")
+        .assert()
+        .success();
+    std::fs::remove_dir_all(&out).unwrap();
+
+    // Starting weights of another architecture or size.
+    for (extra, needle) in [
+        (
+            vec!["--model", "bag-of-embeddings"],
+            "pass the same --model and sizes",
+        ),
+        (vec!["--width", "32"], "pass the same --model and sizes"),
+        (vec!["--dropout", "0.3"], "pass the same --model and sizes"),
+    ] {
+        let args: Vec<&str> = ["--init", base_dir].into_iter().chain(extra).collect();
+        // The base's sizes come before the ones tried, which replace them.
+        let mut cmd = harden();
+        let mut flags: Vec<&str> = small.to_vec();
+        for pair in args.chunks(2) {
+            if let Some(i) = flags.iter().position(|f| *f == pair[0]) {
+                flags.drain(i..i + 2);
+            }
+        }
+        if args.contains(&"bag-of-embeddings") {
+            for f in ["--layers", "--heads", "--ff"] {
+                let i = flags.iter().position(|x| *x == f).unwrap();
+                flags.drain(i..i + 2);
+            }
+        }
+        cmd.args(["train", "--dataset", &dataset])
+            .args(&flags)
+            .args(&args)
+            .arg("--out")
+            .arg(&out);
+        assert_user_error(&mut cmd, needle);
+        assert!(!out.exists(), "{args:?}");
+    }
+    // Starting weights of another class count.
+    let three = dir.path().join("three.tsv");
+    let rows: Vec<String> = (0..90)
+        .map(|i| format!("{}\tsentence number {i}", i % 3))
+        .collect();
+    std::fs::write(&three, format!("label\ttext\n{}\n", rows.join("\n"))).unwrap();
+    let three_run = dir.path().join("three");
+    train_on_tsv(&three_run, &three, &small);
+    assert_user_error(
+        &mut text_train(&["--init", three_run.to_str().unwrap()]),
+        "it has 3 outputs; a model of the data's 2 classes has 1",
+    );
+    assert!(!out.exists());
+
+    // `eval` on a text run: the flags of image evaluations are refused, the attack flags set
+    // the suite's embedding PGD, and too many samples are said to be too many.
+    for (flags, needle) in [
+        (
+            vec!["--adapters", base_dir],
+            "--adapters does not apply to --suite text",
+        ),
+        (vec!["--plot", "curve.svg"], "--plot does not apply"),
+        (vec!["--eps-list", "0.1,0.2"], "--eps-list does not apply"),
+        (vec!["--model", "mlp"], "--model does not apply"),
+        (vec!["--dataset", "digits"], "--dataset does not apply"),
+        (
+            vec!["--suite", "standard", "--eps", "0.1"],
+            "is a text run; evaluate it with --suite text",
+        ),
+        (
+            vec!["--attack", "fgsm", "--eps", "0.1"],
+            "is a text run; evaluate it with --suite text",
+        ),
+    ] {
+        let mut cmd = harden();
+        cmd.args(["eval", base_dir, "--device", "flex"])
+            .args(&flags);
+        if !flags.contains(&"--suite") && !flags.contains(&"--attack") {
+            cmd.args(["--suite", "text"]);
+        }
+        assert_user_error(&mut cmd, needle);
+    }
+    let output = harden()
+        .args(["eval", base_dir, "--device", "flex", "--samples", "100000"])
+        .args("--eps 0.05 --norm linf --steps 3 --restarts 2".split(' '))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--samples 100000 exceeds the 80 texts"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let bound = &report["evaluation"]["embedding_pgd_white_box_bound"];
+    assert_eq!(bound["norm"], "linf", "{bound}");
+    assert_eq!(
+        (bound["steps"].as_u64(), bound["restarts"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(report["evaluation"]["samples"], 80);
+}

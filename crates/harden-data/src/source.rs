@@ -149,6 +149,12 @@ impl DatasetSource {
         matches!(self, Self::Digits | Self::BreastCancer)
     }
 
+    /// Whether the dataset is read from the data folder (`--data-dir`): MNIST and
+    /// Fashion-MNIST.
+    pub fn reads_data_dir(&self) -> bool {
+        matches!(self, Self::Mnist | Self::FashionMnist)
+    }
+
     /// Whether the dataset holds texts (load it with [`load_text`](Self::load_text)).
     pub fn is_text(&self) -> bool {
         matches!(self, Self::Tsv(_))

@@ -136,6 +136,29 @@ impl Reparameterizer for Adapters<'_> {
 /// parameter got an adapter (the targets match nothing).
 pub fn attach<M: Module>(model: M, spec: &LoraSpec) -> Result<M, ModelError> {
     spec.check()?;
+    // Every size is checked before an adapter is allocated: adapters that would hold more
+    // numbers than the weights they adapt save nothing and, with a large enough rank, would
+    // not fit in memory.
+    let mut shapes = Shapes {
+        spec,
+        path: Vec::new(),
+        found: Vec::new(),
+    };
+    model.visit(&mut shapes);
+    let weights: u128 = shapes.found.iter().map(|(_, r, c)| (*r * *c) as u128).sum();
+    let sides: u128 = shapes.found.iter().map(|(_, r, c)| (*r + *c) as u128).sum();
+    if sides > 0 && spec.rank as u128 * sides > weights {
+        return Err(ModelError::invalid(
+            "lora",
+            format!(
+                "lora-rank {} gives adapters of {} numbers, more than the {weights} of the {} weights they adapt: at most {}",
+                spec.rank,
+                spec.rank as u128 * sides,
+                shapes.found.len(),
+                weights / sides
+            ),
+        ));
+    }
     let adapters = Adapters {
         spec,
         lora: Lora::new(spec.rank, spec.alpha),
@@ -172,6 +195,33 @@ pub struct ParamCount {
     pub adapted: usize,
     /// Elements of the adapter factors.
     pub adapter: usize,
+}
+
+/// The `(path, rows, cols)` of every weight `spec` would adapt: matrices, and convolution
+/// kernels (as their `[out, in * kh * kw]` view) when it adapts them.
+struct Shapes<'a> {
+    spec: &'a LoraSpec,
+    path: Vec<String>,
+    found: Vec<(String, usize, usize)>,
+}
+
+impl ModuleVisitor for Shapes<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.path.join(".");
+        if (D == 2 || (D == 4 && self.spec.convolutions)) && self.spec.matches(&path) {
+            let dims = param.lazy_shape().dims::<D>();
+            let cols = dims[1..].iter().product();
+            self.found.push((path, dims[0], cols));
+        }
+    }
 }
 
 #[derive(Default)]

@@ -348,6 +348,16 @@ impl TrainConfig {
             .into());
         }
         self.check_models()?;
+        if let Some(dir) = &self.data_dir
+            && !self.dataset.reads_data_dir()
+        {
+            return Err(ParamError {
+                name: "data-dir",
+                value: dir.display().to_string(),
+                expected: "no value for this dataset: only mnist and fashion-mnist are read from the data folder",
+            }
+            .into());
+        }
         if !text {
             crate::text::refuse_text_settings(&self)?;
         }

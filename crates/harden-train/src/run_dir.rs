@@ -19,6 +19,8 @@ pub struct RunDir {
     done: Vec<Recorded>,
     /// Whether `metrics.jsonl` holds exactly the lines of `done` (nothing to repair).
     metrics_exact: bool,
+    /// Whether [`create`](Self::create) made the folder itself (it did not exist before).
+    made: bool,
 }
 
 /// The default run directory: `runs/<UTC timestamp>-<dataset>-<objective>`.
@@ -151,14 +153,20 @@ impl RunDir {
                 dir: path.to_path_buf(),
             });
         }
+        let made = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| TrainError::io(path, e))?;
-        write_json(&path.join("config.json"), config)?;
-        Ok(Self {
+        let dir = Self {
             path: path.to_path_buf(),
             resumed_after: None,
             done: Vec::new(),
             metrics_exact: true,
-        })
+            made,
+        };
+        if let Err(e) = write_json(&path.join("config.json"), config) {
+            dir.abandon();
+            return Err(e);
+        }
+        Ok(dir)
     }
 
     /// Reopens the run at `path` where a kill at any instant can have left it, repairing what
@@ -201,7 +209,30 @@ impl RunDir {
             resumed_after: Some(resume_at),
             done,
             metrics_exact,
+            made: false,
         })
+    }
+
+    /// Removes what a new run wrote when it failed before its first epoch's checkpoint was
+    /// complete, so that `--out` can be used again: the folder if [`create`](Self::create) made
+    /// it, else the files in it. A resumed run, or one with a complete epoch (which `--resume`
+    /// continues), is left as it is.
+    pub fn abandon(&self) {
+        if self.resumed_after.is_some() || !complete_epochs(&self.checkpoints()).is_empty() {
+            return;
+        }
+        if self.made {
+            let _ = std::fs::remove_dir_all(&self.path);
+        } else if let Ok(entries) = std::fs::read_dir(&self.path) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
     }
 
     /// The directory.

@@ -285,9 +285,13 @@ pub fn fit<M: Module + Classifier + 'static>(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model = init(&train_device);
-    let material = Material::arrays(data, companions)?;
-    let (trained, history) = launch(run, &dir, material, model, strategy, options)?;
-    finish(run, &dir, data, trained, history, options)
+    let result = Material::arrays(data, companions)
+        .and_then(|material| launch(run, &dir, material, model, strategy, options))
+        .and_then(|(trained, history)| finish(run, &dir, data, trained, history, options));
+    if result.is_err() {
+        dir.abandon();
+    }
+    result
 }
 
 #[cfg(test)]

@@ -58,11 +58,28 @@ impl TextPlan {
             }
             .into());
         }
-        if config.valid_steps != TrainConfig::default().valid_steps {
+        let default = TrainConfig::default();
+        if config.beta != default.beta {
+            return Err(ParamError {
+                name: "beta",
+                value: config.beta.to_string(),
+                expected: "no value for text: it weighs TRADES, which does not train text",
+            }
+            .into());
+        }
+        if config.valid_steps != default.valid_steps {
             return Err(ParamError {
                 name: "valid-steps",
                 value: config.valid_steps.to_string(),
                 expected: "no value for text: text runs validate under the character attack (--valid-attack-texts, --max-words), not PGD steps",
+            }
+            .into());
+        }
+        if let Some(lora) = config.lora.as_ref().filter(|l| l.convolutions) {
+            return Err(ParamError {
+                name: "lora-convolutions",
+                value: lora.convolutions.to_string(),
+                expected: "no value for text: text models have no convolutions",
             }
             .into());
         }
@@ -105,9 +122,13 @@ pub(crate) fn refuse_text_settings(config: &TrainConfig) -> Result<(), TrainErro
     };
     match given.iter().find(|(k, v)| default.get(*k) != Some(*v)) {
         Some((key, value)) => Err(TrainError::Param(ParamError {
-            name: text_key(key),
+            name: match key.as_str() {
+                "columns" if config.text.columns.text.is_some() => "text-column",
+                "columns" => "label-column",
+                key => text_key(key),
+            },
             value: value.to_string(),
-            expected: "no value: it sets text runs (a tsv: dataset), and this dataset is not text",
+            expected: "no value for this dataset: it sets text runs (a tsv: dataset)",
         })),
         None => Ok(()),
     }

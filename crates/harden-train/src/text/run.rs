@@ -119,11 +119,10 @@ fn read_start(run: &Run, classes: usize) -> Result<Option<TextRunFiles>, TrainEr
     };
     let (start, refuse) = read_companion("init", &init.path, classes)?;
     let (theirs, ours) = (&start.config.model, &run.config().model);
-    if theirs.kind() != ours.kind() {
+    if theirs != ours {
         return Err(refuse(format!(
-            "holds a {} and this run trains a {}: pass the same --model",
+            "holds a {} ({theirs:?}) and this run trains {ours:?}: pass the same --model and sizes",
             theirs.kind().name(),
-            ours.kind().name()
         )));
     }
     Ok(Some(start))
@@ -209,93 +208,100 @@ pub fn train_text(run: &Run, options: &RunOptions) -> Result<TextReport, TrainEr
         RunDir::create(&options.out, config)?
     };
 
-    let inherited = start
-        .as_ref()
-        .or(teacher_run.as_ref())
-        .map(|r| &r.tokenizer);
-    let tokenizer = tokenizer_for(run, &dir, inherited, &data.train)?;
-    let model_config = match &start {
-        Some(s) => s.model.clone(),
-        None => model_config(config, tokenizer.vocab_size(), classes)?,
-    };
-    write_json(&dir.path().join("model.json"), &model_config)?;
+    // A failure before the first epoch is complete leaves nothing behind.
+    let result = (|| {
+        let inherited = start
+            .as_ref()
+            .or(teacher_run.as_ref())
+            .map(|r| &r.tokenizer);
+        let tokenizer = tokenizer_for(run, &dir, inherited, &data.train)?;
+        let model_config = match &start {
+            Some(s) => s.model.clone(),
+            None => model_config(config, tokenizer.vocab_size(), classes)?,
+        };
+        write_json(&dir.path().join("model.json"), &model_config)?;
 
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
-    let mut model = model_config.init(&train_device);
-    if let Some(s) = &start {
-        model = load_module(model, &[], &s.weights)?;
-    }
-    if let Some(spec) = &config.lora {
-        model = lora::attach(model, spec)?;
-    }
-    let encode = |d: &TextDataset| EncodedTexts {
-        seqs: d
-            .texts()
-            .iter()
-            .map(|t| tokenizer.encode(t, config.text.max_len))
-            .collect(),
-        labels: d.labels().to_vec(),
-    };
-    let (train, valid) = (encode(&data.train), encode(&data.valid));
-    // Miyato et al. normalise the embeddings with the frequencies of the training tokens.
-    let frequencies = (config.objective == ObjectiveKind::Miyato)
-        .then(|| token_frequencies(&train.seqs, model_config.vocab_size(), &device));
-    let kit = TextKit {
-        tokenizer: tokenizer.clone(),
-        max_len: config.text.max_len,
-        train: data.train.clone(),
-        valid: data.valid.clone(),
-        objective: config.objective,
-        plan: plan.clone(),
-        adv_fraction: config.text.adv_fraction,
-        valid_attack_texts: config.text.valid_attack_texts,
-        teacher,
-        surrogates,
-        frequencies,
-    };
-    let material = Material {
-        train: Arc::new(train),
-        valid: Arc::new(valid),
-        companions: Companions::default(),
-        text: Some(Arc::new(kit)),
-    };
-    let (trained, history) = launch(
-        run,
-        &dir,
-        material,
-        TextLearner { model },
-        strategy,
-        options,
-    )?;
+        let train_device = device.clone().autodiff();
+        train_device.seed(config.seed);
+        let mut model = model_config.init(&train_device);
+        if let Some(s) = &start {
+            model = load_module(model, &[], &s.weights)?;
+        }
+        if let Some(spec) = &config.lora {
+            model = lora::attach(model, spec)?;
+        }
+        let encode = |d: &TextDataset| EncodedTexts {
+            seqs: d
+                .texts()
+                .iter()
+                .map(|t| tokenizer.encode(t, config.text.max_len))
+                .collect(),
+            labels: d.labels().to_vec(),
+        };
+        let (train, valid) = (encode(&data.train), encode(&data.valid));
+        // Miyato et al. normalise the embeddings with the frequencies of the training tokens.
+        let frequencies = (config.objective == ObjectiveKind::Miyato)
+            .then(|| token_frequencies(&train.seqs, model_config.vocab_size(), &device));
+        let kit = TextKit {
+            tokenizer: tokenizer.clone(),
+            max_len: config.text.max_len,
+            train: data.train.clone(),
+            valid: data.valid.clone(),
+            objective: config.objective,
+            plan: plan.clone(),
+            adv_fraction: config.text.adv_fraction,
+            valid_attack_texts: config.text.valid_attack_texts,
+            teacher,
+            surrogates,
+            frequencies,
+        };
+        let material = Material {
+            train: Arc::new(train),
+            valid: Arc::new(valid),
+            companions: Companions::default(),
+            text: Some(Arc::new(kit)),
+        };
+        let (trained, history) = launch(
+            run,
+            &dir,
+            material,
+            TextLearner { model },
+            strategy,
+            options,
+        )?;
 
-    // The end: the weights of the last and the best epoch, then the evaluation of the best.
-    let parameters = trained.plan.parameters;
-    let (weights, best, last) = best_and_last(&dir, &history, trained)?;
-    let plain = |m: &TextModel| match &config.lora {
-        Some(_) => lora::merge(m),
-        None => m.valid(),
-    };
-    save_both(&plain(&last.model), dir.path(), "final")?;
-    let eval_model = plain(&best.model);
-    save_both(&eval_model, dir.path(), "best")?;
-    if let Some(spec) = &config.lora {
-        lora::save_adapters(&best.model, spec, &dir.path().join("adapters.bpk"))?;
-        lora::export_peft(&best.model, spec, &[], &dir.path().join("adapters"))?;
+        // The end: the weights of the last and the best epoch, then the evaluation of the best.
+        let parameters = trained.plan.parameters;
+        let (weights, best, last) = best_and_last(&dir, &history, trained)?;
+        let plain = |m: &TextModel| match &config.lora {
+            Some(_) => lora::merge(m),
+            None => m.valid(),
+        };
+        save_both(&plain(&last.model), dir.path(), "final")?;
+        let eval_model = plain(&best.model);
+        save_both(&eval_model, dir.path(), "best")?;
+        if let Some(spec) = &config.lora {
+            lora::save_adapters(&best.model, spec, &dir.path().join("adapters.bpk"))?;
+            lora::export_peft(&best.model, spec, &[], &dir.path().join("adapters"))?;
+        }
+        harden_data::crash::point("final-evaluation", "");
+        let samples = config.eval_samples.unwrap_or(data.test.len());
+        let (mut evaluation, _) = evaluate_text(
+            &eval_model,
+            &tokenizer,
+            &data.test,
+            config,
+            samples,
+            &device,
+        );
+        evaluation.weights = weights;
+        let sizes = (data.train.len(), data.valid.len());
+        write_report(run, &dir, history, parameters, sizes, options, evaluation)
+    })();
+    if result.is_err() {
+        dir.abandon();
     }
-    harden_data::crash::point("final-evaluation", "");
-    let samples = config.eval_samples.unwrap_or(data.test.len());
-    let (mut evaluation, _) = evaluate_text(
-        &eval_model,
-        &tokenizer,
-        &data.test,
-        config,
-        samples,
-        &device,
-    );
-    evaluation.weights = weights;
-    let sizes = (data.train.len(), data.valid.len());
-    write_report(run, &dir, history, parameters, sizes, options, evaluation)
+    result
 }
 
 /// Saves a text model as `<stem>.bpk` and `<stem>.safetensors` (burn's names, linear weights
