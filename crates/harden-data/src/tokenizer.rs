@@ -205,12 +205,12 @@ impl TextTokenizer {
     /// The token ids of `text` (corrected first when the tokenizer has a recognizer), at most
     /// `max_len` of them (at least 1: a text with no token becomes `[UNK]`).
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
-        // Every whitespace-separated word is at least one token, so the words after the first
-        // `max_len` are truncated away: they are not tokenised at all (long e-mails).
-        let text = first_words(text, max_len.max(1));
+        // Only what can reach the first `max_len` tokens is tokenised, so memory follows the
+        // truncation, not the text (long e-mails, a megabyte without a space).
+        let text = bounded(text, max_len.max(1));
         let text = match &self.recognizer {
-            Some(r) => r.correct(text),
-            None => std::borrow::Cow::Borrowed(text),
+            Some(r) => std::borrow::Cow::Owned(r.correct(&text).into_owned()),
+            None => text,
         };
         let text: &str = &text;
         let mut ids = match self.inner.encode(text, false) {
@@ -240,6 +240,37 @@ impl TextTokenizer {
     pub fn id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
+}
+
+/// Characters of a whitespace-separated word read at most. WordPiece reads a word of more than
+/// 100 characters (after BERT's normaliser) as `[UNK]`, and one that punctuation splits yields a
+/// token every few characters, so the first 400 give the word's first tokens unless more than
+/// 300 of them are characters the normaliser drops.
+pub const MAX_WORD_CHARS: usize = 400;
+
+/// What of `text` can reach its first `n` tokens: its first `n` whitespace-separated words
+/// (each is at least one token), each cut to [`MAX_WORD_CHARS`] characters. Borrowed when
+/// no word is cut.
+pub(crate) fn bounded(text: &str, n: usize) -> std::borrow::Cow<'_, str> {
+    let prefix = first_words(text, n);
+    let long = |w: &str| w.chars().nth(MAX_WORD_CHARS).is_some();
+    if !prefix.split_whitespace().any(long) {
+        return std::borrow::Cow::Borrowed(prefix);
+    }
+    let mut out = String::new();
+    let mut run = 0;
+    for c in prefix.chars() {
+        if c.is_whitespace() {
+            run = 0;
+            out.push(c);
+        } else {
+            run += 1;
+            if run <= MAX_WORD_CHARS {
+                out.push(c);
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The prefix of `text` that ends with its `n`-th whitespace-separated word.
@@ -376,6 +407,34 @@ mod tests {
         let long = "the movie was great and the acting was great ".repeat(50);
         let all = tok.inner.encode(long.as_str(), false).unwrap();
         assert_eq!(tok.encode(&long, 7), all.get_ids()[..7].to_vec());
+
+        // Words without spaces: one long run of letters, punctuation every other character,
+        // both behind ordinary words. What is tokenised stays within the truncation, and the
+        // tokens are those of the whole text.
+        let mb = 1 << 20;
+        for text in [
+            format!("great {} movie", "a".repeat(mb)),
+            format!("{} acting", "a,".repeat(mb / 2)),
+            format!("the {}", "é".repeat(mb / 2)),
+            "x".repeat(mb),
+        ] {
+            for n in [1, 3, 64] {
+                let cut = bounded(&text, n);
+                assert!(
+                    cut.len() <= n * (4 * MAX_WORD_CHARS + 8),
+                    "{} bytes",
+                    cut.len()
+                );
+                let all = tok.inner.encode(text.as_str(), false).unwrap();
+                let want: Vec<u32> = all.get_ids().iter().copied().take(n).collect();
+                assert_eq!(
+                    tok.encode(&text, n),
+                    want,
+                    "{n} tokens of {:?}",
+                    &text[..20]
+                );
+            }
+        }
     }
 
     #[test]

@@ -81,6 +81,24 @@ pub fn parse_columns(
     };
     let label_col = find(&columns_wanted.label, "label", 0)?;
     let text_col = find(&columns_wanted.text, "text", columns.len() - 1)?;
+    // A name the header repeats leaves the column meant unknown.
+    for col in [label_col, text_col] {
+        let name = columns[col];
+        let at: Vec<String> = (0..columns.len())
+            .filter(|&i| columns[i] == name)
+            .map(|i| (i + 1).to_string())
+            .collect();
+        if at.len() > 1 {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "line 1: the column name {name:?} appears {} times (columns {}); name each column once",
+                    at.len(),
+                    at.join(", ")
+                ),
+            ));
+        }
+    }
     if label_col == text_col {
         return Err(DataError::format(
             path,
@@ -191,6 +209,42 @@ mod tests {
             err.contains("t.tsv") && err.contains("\"review\"") && err.contains("body"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_repeated_column_name_is_refused_when_it_is_read() {
+        for (text, columns, needle) in [
+            (
+                "label\ttext\ttext\n0\ta\tb\n",
+                Columns::default(),
+                "\"text\" appears 2 times (columns 2, 3)",
+            ),
+            (
+                "label\ttext\tlabel\n0\ta\t1\n",
+                Columns::default(),
+                "\"label\" appears 2 times (columns 1, 3)",
+            ),
+            (
+                "y\tbody\tbody\tbody\n0\ta\tb\tc\n",
+                Columns {
+                    text: Some("body".into()),
+                    label: Some("y".into()),
+                },
+                "\"body\" appears 3 times (columns 2, 3, 4)",
+            ),
+        ] {
+            let err = parse_columns(Path::new("t.tsv"), text, &columns)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("t.tsv") && err.contains(needle), "{err}");
+        }
+        // Repeats among the columns not read are harmless.
+        let d = parse(
+            Path::new("t.tsv"),
+            "label\ttext\tnote\tnote\n0\ta\tx\ty\n1\tb\tx\ty\n",
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
     }
 
     #[test]

@@ -217,10 +217,42 @@ impl TrainConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| TrainError::ConfigFile {
+        let refuse = |message: String| TrainError::ConfigFile {
             path: path.to_path_buf(),
-            message: e.to_string().trim().replace('\n', " "),
-        })
+            message,
+        };
+        let parse_error = |e: toml::de::Error| refuse(e.to_string().trim().replace('\n', " "));
+        let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        let mut moved = false;
+        // The `[text]` keys may also be written at the top level, as their flags are.
+        let text_keys = serde_json::to_value(crate::text::TextSettings::default())
+            .expect("serialisable")
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for key in text_keys {
+            if let Some(value) = table.remove(&key) {
+                let section = table
+                    .entry("text")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let Some(section) = section.as_table_mut() else {
+                    return Err(refuse("text: expected a table ([text])".to_string()));
+                };
+                if section.contains_key(&key) {
+                    return Err(refuse(format!(
+                        "{key} is set both at the top level and in [text]; set it once"
+                    )));
+                }
+                section.insert(key, value);
+                moved = true;
+            }
+        }
+        // Parsed from the text itself when nothing moved, so errors keep their line.
+        if moved {
+            table.try_into().map_err(parse_error)
+        } else {
+            toml::from_str(&text).map_err(parse_error)
+        }
     }
 
     /// The norm of the threat model: `norm` if set, else L2 (per token) for text and L-inf
@@ -587,6 +619,24 @@ mod tests {
         std::fs::write(&path, "norm = \"l1\"\n").unwrap();
         let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
         assert!(err.contains("run.toml") && err.contains("norm"), "{err}");
+
+        // The text keys, at the top level as their flags are, or in [text]; not both.
+        for body in [
+            "vocab-size = 500\nmax-len = 32\nword-recognition = \"neutral\"\n",
+            "[text]\nvocab-size = 500\nmax-len = 32\nword-recognition = \"neutral\"\n",
+            "vocab-size = 500\n[text]\nmax-len = 32\nword-recognition = \"neutral\"\n",
+        ] {
+            std::fs::write(&path, body).unwrap();
+            let c = TrainConfig::from_toml_file(&path).unwrap();
+            assert_eq!((c.text.vocab_size, c.text.max_len), (500, 32), "{body}");
+            assert!(c.text.word_recognition.is_some(), "{body}");
+        }
+        std::fs::write(&path, "max-len = 32\n[text]\nmax-len = 64\n").unwrap();
+        let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("max-len is set both"), "{err}");
+        std::fs::write(&path, "max-len = \"long\"\n").unwrap();
+        let err = TrainConfig::from_toml_file(&path).unwrap_err().to_string();
+        assert!(err.contains("run.toml") && err.contains("max-len"), "{err}");
     }
 
     #[test]
