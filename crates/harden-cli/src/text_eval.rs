@@ -88,6 +88,7 @@ pub fn run(
             dir.display()
         );
     }
+    harden_train::run_dir::check_dataset(dir)?;
     let (mut config, tokenizer, model) = load_text_run(dir, device)?;
     if let Some(e) = budget.eps {
         if !(e.is_finite() && e > 0.0) {

@@ -72,6 +72,9 @@ impl WeightsArgs {
     pub fn resolve(&self, path: &Path) -> Result<Resolved> {
         if path.is_dir() {
             let config = run_config(path)?;
+            if self.dataset.is_none() {
+                harden_train::run_dir::check_dataset(path)?;
+            }
             return Ok(Resolved {
                 file: path.join("best.bpk"),
                 spec: model_spec(&config.model, self.model, self.hidden.clone())?,

@@ -353,3 +353,94 @@ fn companions_sizes_and_late_failures_are_refused_without_leftovers() {
     );
     assert_eq!(report["evaluation"]["samples"], 80);
 }
+
+/// A run remembers the file it was trained on. When that file changes, every command that
+/// reads the run's data again refuses, naming the file; the same bytes copied back pass.
+#[test]
+fn a_changed_dataset_file_is_refused_by_everything_that_reads_it_again() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = yelp_slice(&data, dir.path());
+    let text_run = dir.path().join("text");
+    train_on_tsv(
+        &text_run,
+        &tsv,
+        &[
+            "--model",
+            "bag-of-embeddings",
+            "--width",
+            "16",
+            "--objective",
+            "clean",
+            "--epochs",
+            "1",
+            "--vocab-size",
+            "300",
+            "--valid-attack-texts",
+            "4",
+        ],
+    );
+    // A table from a CSV of 120 rows: two features, the label last.
+    let csv = dir.path().join("table.csv");
+    let rows: Vec<String> = (0..120)
+        .map(|i| {
+            let x = (i * 37 % 100) as f32 / 100.0;
+            format!("{x},{},{}", 1.0 - x, u8::from(x > 0.5))
+        })
+        .collect();
+    std::fs::write(&csv, format!("a,b,label\n{}\n", rows.join("\n"))).unwrap();
+    let table_run = dir.path().join("table");
+    train_quietly(
+        &table_run,
+        [
+            "--dataset",
+            &format!("csv:{}", csv.display()),
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--valid-samples",
+            "20",
+        ],
+    );
+    let commands = |run: &std::path::Path| -> Vec<Vec<String>> {
+        let run = run.display().to_string();
+        let out = run.clone() + "-adv";
+        [
+            vec!["eval", &run, "--eps", "0.05", "--device", "flex"],
+            vec![
+                "attack", &run, "--eps", "0.05", "--device", "flex", "--out", &out,
+            ],
+            vec!["predict", &run, "--test-split", "--device", "flex"],
+            vec!["train", "--resume", &run, "--device", "flex", "--quiet"],
+        ]
+        .into_iter()
+        .map(|c| c.into_iter().map(String::from).collect())
+        .collect()
+    };
+    for (file, run) in [(&tsv, &text_run), (&csv, &table_run)] {
+        let original = std::fs::read(file).unwrap();
+        // A row changed, a row added, the file shortened.
+        let text = String::from_utf8(original.clone()).unwrap();
+        let edits = [
+            text.replacen('1', "0", 1),
+            text.clone() + &text.lines().last().unwrap().to_string() + "\n",
+            text.lines()
+                .take(text.lines().count() - 3)
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n",
+        ];
+        for edited in edits {
+            std::fs::write(file, &edited).unwrap();
+            for command in commands(run) {
+                assert_user_error(
+                    harden().args(&command),
+                    &format!("{}: changed since", file.display()),
+                );
+            }
+        }
+        std::fs::write(file, &original).unwrap();
+        harden().args(&commands(run)[0]).assert().success();
+    }
+}

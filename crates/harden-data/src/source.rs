@@ -143,7 +143,84 @@ const FASHION_CLASSES: [&str; 10] = [
     "ankle boot",
 ];
 
+/// What a dataset file held when a run was trained on it: its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    /// The file, as the run named it.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the contents, lower-case hex.
+    pub sha256: String,
+}
+
+impl Fingerprint {
+    /// The fingerprint of the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be read.
+    pub fn of(path: &Path) -> Result<Self, DataError> {
+        use sha2::Digest;
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut hasher = sha2::Sha256::new();
+        let bytes = std::io::copy(&mut file, &mut hasher).map_err(io)?;
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            bytes,
+            sha256,
+        })
+    }
+
+    /// Checks that the file at [`path`](Self::path) still holds what it held; `run` names the
+    /// run in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Format`] naming the file when its contents changed, [`DataError::Io`] when
+    /// it cannot be read.
+    pub fn verify(&self, run: &Path) -> Result<(), DataError> {
+        let now = Self::of(&self.path)?;
+        if now.sha256 == self.sha256 {
+            return Ok(());
+        }
+        Err(DataError::format(
+            &self.path,
+            format!(
+                "changed since {} was trained on it ({} bytes, sha256 {}..., now {} bytes, sha256 {}...): its test split would not be the run's; use the file it was trained on",
+                run.display(),
+                self.bytes,
+                &self.sha256[..12],
+                now.bytes,
+                &now.sha256[..12]
+            ),
+        ))
+    }
+}
+
 impl DatasetSource {
+    /// The fingerprint of the file this dataset reads (`csv:` and `tsv:`); `None` for the
+    /// embedded datasets and the folders of MNIST and Fashion-MNIST.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be read.
+    pub fn fingerprint(&self) -> Result<Option<Fingerprint>, DataError> {
+        match self {
+            Self::Csv(path) | Self::Tsv(path) => Fingerprint::of(path).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether the dataset is compiled into the crate.
     pub fn is_embedded(&self) -> bool {
         matches!(self, Self::Digits | Self::BreastCancer)

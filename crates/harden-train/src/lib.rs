@@ -9,11 +9,13 @@
 //! | file | content |
 //! |---|---|
 //! | `config.json` | the resolved configuration |
+//! | `dataset.json` | for `csv:` and `tsv:` data, the file's size and SHA-256 ([`run_dir::check_dataset`]) |
 //! | `metrics.jsonl` | one JSON line per epoch: losses, clean and robust validation accuracy, learning rate, eps, time |
 //! | `checkpoint/` | burn-train checkpoints (model, optimizer, schedule), written atomically |
 //! | `final.bpk`, `final.safetensors` | the weights after the last epoch |
 //! | `best.bpk`, `best.safetensors` | the weights of the epoch with the best validation robust accuracy |
 //! | `report.json` | configuration, device, versions, per-epoch times, final evaluation and its protocol |
+//! | `tokenizer.json`, `model.json`, `words.json` | text runs: the tokenizer, the sized model, the word list of word recognition |
 //!
 //! The pieces, each readable alone: [`config`] (settings and their checks), [`run_dir`] (the
 //! directory: create, resume, history), [`optimizer`] (Adam or SGD), [`learner`] (burn-train's

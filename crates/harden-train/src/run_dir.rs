@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use harden_data::atomic::{remove_temporaries, write_bytes};
 
+use harden_data::source::Fingerprint;
+
 use crate::checkpoint::complete_epochs;
 use crate::recorder::EpochRecord;
 use crate::{TrainConfig, TrainError};
@@ -21,6 +23,32 @@ pub struct RunDir {
     metrics_exact: bool,
     /// Whether [`create`](Self::create) made the folder itself (it did not exist before).
     made: bool,
+}
+
+/// The file of a run directory that records the dataset file it was trained on
+/// ([`Fingerprint`]), for `csv:` and `tsv:` datasets.
+pub const DATASET: &str = "dataset.json";
+
+/// Checks that the dataset file the run in `dir` was trained on still holds what it held
+/// then (a run without `dataset.json`, of an embedded or folder dataset, passes). Everything
+/// that reads a run's data again (evaluation, attacks, `predict --test-split`, resuming)
+/// calls this first.
+///
+/// # Errors
+///
+/// [`TrainError::Data`] naming the file when it changed or cannot be read,
+/// [`TrainError::NotARun`] when `dataset.json` is unreadable.
+pub fn check_dataset(dir: &Path) -> Result<(), TrainError> {
+    let path = dir.join(DATASET);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let recorded: Fingerprint = serde_json::from_str(&text).map_err(|e| TrainError::NotARun {
+        dir: dir.to_path_buf(),
+        message: format!("{}: {e}", path.display()),
+    })?;
+    Ok(recorded.verify(dir)?)
 }
 
 /// The default run directory: `runs/<UTC timestamp>-<dataset>-<objective>`.
@@ -162,7 +190,13 @@ impl RunDir {
             metrics_exact: true,
             made,
         };
-        if let Err(e) = write_json(&path.join("config.json"), config) {
+        let written = write_json(&path.join("config.json"), config).and_then(|()| {
+            match config.dataset.fingerprint()? {
+                Some(f) => write_json(&path.join(DATASET), &f),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = written {
             dir.abandon();
             return Err(e);
         }
@@ -187,6 +221,7 @@ impl RunDir {
                 message: "no config.json: not a run directory".to_string(),
             });
         }
+        check_dataset(path)?;
         for folder in [path.to_path_buf(), path.join("checkpoint")] {
             if folder.is_dir() {
                 remove_temporaries(&folder).map_err(|e| TrainError::io(&folder, e))?;

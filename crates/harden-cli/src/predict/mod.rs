@@ -129,6 +129,7 @@ impl Loaded {
                 args.model_file.display()
             );
         }
+        harden_train::run_dir::check_dataset(&args.model_file)?;
         let (config, tokenizer, model) =
             harden_train::text::load_text_run(&args.model_file, device)?;
         let model = match &args.adapters {
