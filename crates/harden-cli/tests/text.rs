@@ -424,7 +424,7 @@ fn a_changed_dataset_file_is_refused_by_everything_that_reads_it_again() {
         let text = String::from_utf8(original.clone()).unwrap();
         let edits = [
             text.replacen('1', "0", 1),
-            text.clone() + &text.lines().last().unwrap().to_string() + "\n",
+            text.clone() + text.lines().last().unwrap() + "\n",
             text.lines()
                 .take(text.lines().count() - 3)
                 .collect::<Vec<_>>()
